@@ -1,0 +1,40 @@
+"""Inference throughput (a full batch) and latency (batch 1) of every model in the tier, by pytest-benchmark."""
+import os
+
+import pytest
+import torch
+
+from zoo.data import normalize
+from zoo.measure import synchronize
+from zoo.registry import create_model
+from zoo.runner import speed_record
+
+pytestmark = pytest.mark.speed
+
+
+@pytest.mark.parametrize("batch", ["throughput", "latency"])
+def test_inference(model_case, batch, bench, benchmark):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("throughput benchmarks run serially, never under xdist")
+    dataset, spec = model_case
+    device, opts = bench.session.opts.device, bench.session.opts
+    data = bench.session.dataset(dataset)
+    size = 1 if batch == "latency" else (512 if device.type == "cuda" else 64)
+    torch.manual_seed(0)
+    model = create_model(spec.name, num_classes=data.num_classes, **dict(spec.kwargs)).to(device).eval()
+    x = normalize(data.test_x[:size].to(device), torch.tensor(data.mean, device=device).view(1, -1, 1, 1),
+                  torch.tensor(data.std, device=device).view(1, -1, 1, 1))
+    if opts.channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    forward = torch.compile(model) if opts.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.amp)
+
+    def infer():
+        with torch.inference_mode(), autocast:
+            forward(x)
+        synchronize(device)
+
+    rounds = 20 if size == 1 else 5
+    benchmark.pedantic(infer, warmup_rounds=2, rounds=rounds, iterations=1)
+    seconds = benchmark.stats.stats.median
+    bench.finish(speed_record(spec, dataset, size, seconds, rounds, bench.tier, bench.session))

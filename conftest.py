@@ -1,0 +1,59 @@
+"""kdbench's pytest options, fixtures and session hooks (shared by bench/ and tests/)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+
+
+def _pin_gpu_for_xdist_worker() -> None:
+    """One GPU per pytest-xdist worker: set before torch initialises CUDA (workers are gw0, gw1, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or "CUDA_VISIBLE_DEVICES" in os.environ or not shutil.which("nvidia-smi"):
+        return
+    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.count("GPU ")
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(int(worker.removeprefix("gw")) % gpus)
+
+
+_pin_gpu_for_xdist_worker()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("kdbench")
+    group.addoption("--full", action="store_true", help="run the study's own recipes (tier 'full'; GPU for CIFAR)")
+    group.addoption("--tier", choices=("quick", "full", "fast"), default=None,
+                    help="tier to run: quick (default, CPU minutes), full (= --full), fast (short GPU schedules)")
+    group.addoption("--data-root", default=os.environ.get("KDBENCH_DATA"),
+                    help="folder holding MNIST/ and the CIFAR-10 archives (env KDBENCH_DATA); "
+                         "unset: download into the cache dir")
+    group.addoption("--cache-dir", default=None, help="teachers and decoded datasets (env KDBENCH_CACHE)")
+    group.addoption("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    group.addoption("--seeds", default=None,
+                    help="seeds to run: a count N (seeds 0..N-1) or a list '0,3,5'; default: the recipe's count")
+    group.addoption("--update-baselines", action="store_true",
+                    help="store this run's results as the baselines instead of gating on them")
+    group.addoption("--baselines-dir", default=str(REPO / "baselines"), help="baselines root")
+    group.addoption("--results-dir", default=str(REPO / "results"), help="results root (one folder per session)")
+    group.addoption("--reports-dir", default=str(REPO / "reports"), help="where leaderboards are written")
+    group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
+    group.addoption("--channels-last", action="store_true", help="channels_last memory format")
+    group.addoption("--compile", action="store_true", help="torch.compile the student")
+
+
+def pytest_configure(config):
+    for name, text in [
+        ("mnist", "rows on MNIST"),
+        ("cifar10", "rows on CIFAR-10"),
+        ("kd", "rows that distill from a teacher"),
+        ("teacher", "rows whose model teaches other rows"),
+        ("deep", "deep CIFAR rows (ResNet-18 and its teachers)"),
+        ("resnet", "the study's ResNet-18 section: ResNet-18, its teachers, and the CNN distilled from it"),
+        ("speed", "inference throughput and latency benchmarks (never under xdist)"),
+    ]:
+        config.addinivalue_line("markers", f"{name}: {text}")

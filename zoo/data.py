@@ -1,0 +1,233 @@
+"""Datasets as resident uint8 tensors, batched augmentation, and stratified subsets.
+
+Variants (every result names one; none is ever substituted for another):
+  mnist         torchvision's MNIST files.
+  cifar10       the real CIFAR-10, from torchvision's download (`cifar-10-batches-py/`) or the lossless
+                `cifar10-png.tar.gz`; both are put in one canonical order (by label, then by the SHA-256
+                of each image's uint8 HWC bytes), so they give identical tensors and one fingerprint.
+  cifar10-jpeg  the same images re-encoded as JPEG q75 (`cifar10-jpeg.tar.gz`): lossy, a different dataset.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zoo.io import CorruptFileError, load_tensors, save_tensors, sha256_file
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+PAD = 4  # random-crop padding of the CIFAR recipes
+CROP_VIEWS = (2 * PAD + 1) ** 2 * 2  # distinct (dy, dx, flip) augmentations of one image
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is not where kdbench looked; the message says which files and which option to set."""
+
+
+@dataclass
+class TensorData:
+    """A whole dataset as tensors: images uint8 (N, C, H, W), labels int64 (N,)."""
+
+    variant: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.train_y.max()) + 1
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the canonical tensors: equal fingerprints mean identical data."""
+        digest = hashlib.sha256()
+        for t in (self.train_x, self.train_y, self.test_x, self.test_y):
+            digest.update(t.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def to(self, device: torch.device | str) -> "TensorData":
+        """Move every tensor to `device` (GPU-resident data: no host transfers while training)."""
+        moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
+        return TensorData(self.variant, **moved, mean=self.mean, std=self.std, source=self.source)
+
+
+DATASETS = ("mnist", "cifar10", "cifar10-jpeg")
+
+
+def load_dataset(variant: str, data_root: Path | None, cache_dir: Path) -> TensorData:
+    """Load `variant` from `data_root`, or download it into `cache_dir` when no root is given.
+
+    Decoded image archives are cached as tensors in `cache_dir`, keyed by the archive's checksum.
+    """
+    if variant not in DATASETS:
+        raise ValueError(f"unknown dataset {variant!r}; known: {', '.join(DATASETS)}")
+    download = data_root is None
+    root = Path(cache_dir) / "downloads" if download else Path(data_root)
+    if variant == "mnist":
+        return _load_mnist(root, download)
+    if variant == "cifar10":
+        return _load_cifar10(root, download, Path(cache_dir))
+    return _load_image_tarball("cifar10-jpeg", root / "cifar10-jpeg.tar.gz", Path(cache_dir))
+
+
+def _missing(variant: str, root: Path, expected: str) -> DataNotFoundError:
+    return DataNotFoundError(
+        f"dataset {variant!r} not found under {root}: expected {expected}. "
+        f"Point --data-root (or KDBENCH_DATA) at the folder that holds it, "
+        f"or leave both unset to download into the cache dir (KDBENCH_CACHE) when online."
+    )
+
+
+def _load_mnist(root: Path, download: bool) -> TensorData:
+    import torchvision
+
+    raw = root / "MNIST" / "raw"
+    try:
+        train, test = (torchvision.datasets.MNIST(str(root), train=t, download=download) for t in (True, False))
+    except RuntimeError as err:
+        raise _missing("mnist", root, f"{raw}/train-images-idx3-ubyte and the other three MNIST idx files") from err
+    return TensorData(
+        "mnist",
+        train.data.unsqueeze(1).contiguous(), train.targets.long(),
+        test.data.unsqueeze(1).contiguous(), test.targets.long(),
+        mean=(0.1307,), std=(0.3081,), source=f"torchvision MNIST at {raw}",
+    )
+
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
+
+
+def _load_cifar10(root: Path, download: bool, cache_dir: Path) -> TensorData:
+    batches = root / "cifar-10-batches-py"
+    if batches.is_dir() or download:
+        import torchvision
+
+        try:
+            train, test = (torchvision.datasets.CIFAR10(str(root), train=t, download=download) for t in (True, False))
+        except RuntimeError as err:
+            raise _missing("cifar10", root, f"{batches}/ (torchvision's CIFAR-10)") from err
+        splits = [_canonical(np.asarray(s.data), np.asarray(s.targets)) for s in (train, test)]
+        return _cifar_tensors("cifar10", splits, f"torchvision CIFAR-10 at {batches}")
+    tarball = root / "cifar10-png.tar.gz"
+    if not tarball.exists():
+        raise _missing("cifar10", root, f"{batches}/ (torchvision's download) or {tarball} (lossless PNGs)")
+    return _load_image_tarball("cifar10", tarball, cache_dir)
+
+
+def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorData:
+    """Decode `train|test/<class>/<file>` images from a tarball once; later loads read the tensor cache."""
+    if not tarball.exists():
+        raise _missing(variant, tarball.parent, str(tarball))
+    checksum = sha256_file(tarball)
+    cached = cache_dir / "data" / f"{variant}-{checksum[:16]}.pt"
+    if cached.exists():
+        try:
+            splits = load_tensors(cached)
+            return _cifar_tensors(variant, [(s["x"], s["y"]) for s in splits], f"{tarball} (sha256 {checksum})")
+        except CorruptFileError:
+            cached.unlink()
+    images: dict[str, list] = {"train": [], "test": []}
+    labels: dict[str, list] = {"train": [], "test": []}
+    from PIL import Image
+
+    try:
+        with tarfile.open(tarball) as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if not member.isfile() or len(parts) < 3 or parts[-3] not in images:
+                    continue
+                split, cls = parts[-3], parts[-2]
+                with Image.open(io.BytesIO(tar.extractfile(member).read())) as img:
+                    images[split].append(np.asarray(img.convert("RGB")))
+                labels[split].append(CIFAR_CLASSES.index(cls))
+    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+        raise CorruptFileError(
+            f"{tarball} is damaged ({type(err).__name__}: {err}); check it with `sha256sum -c SHA256SUMS` "
+            f"in its folder, or fetch it again"
+        ) from err
+    expected = {"train": 50000, "test": 10000}
+    if {k: len(v) for k, v in images.items()} != expected:
+        raise CorruptFileError(f"{tarball} holds {({k: len(v) for k, v in images.items()})} images, expected {expected}")
+    splits = [_canonical(np.stack(images[s]), np.asarray(labels[s])) for s in ("train", "test")]
+    save_tensors(cached, [{"x": x, "y": y} for x, y in splits])
+    return _cifar_tensors(variant, splits, f"{tarball} (sha256 {checksum})")
+
+
+def _canonical(images_hwc: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort by label, then by SHA-256 of each image's uint8 HWC bytes; return (N,C,H,W) uint8 and labels."""
+    images_hwc = np.ascontiguousarray(images_hwc, dtype=np.uint8)
+    hashes = [hashlib.sha256(img.tobytes()).hexdigest() for img in images_hwc]
+    order = sorted(range(len(labels)), key=lambda i: (int(labels[i]), hashes[i]))
+    x = torch.from_numpy(images_hwc[order]).permute(0, 3, 1, 2).contiguous()
+    return x, torch.as_tensor(labels[order], dtype=torch.long)
+
+
+def _cifar_tensors(variant: str, splits, source: str) -> TensorData:
+    (train_x, train_y), (test_x, test_y) = splits
+    return TensorData(variant, train_x, train_y, test_x, test_y, CIFAR_MEAN, CIFAR_STD, source)
+
+
+def normalize(x_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 images to normalised float: (x/255 - mean) / std, with mean/std shaped (1, C, 1, 1)."""
+    return (x_uint8.float() / 255.0 - mean) / std
+
+
+def random_views(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Draw `n` augmentation view ids in [0, CROP_VIEWS): each encodes a crop offset and a flip."""
+    return torch.randint(0, CROP_VIEWS, (n,), generator=generator, device=device)
+
+
+def crop_flip(x: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+    """Batched random-crop (padding 4, zero fill) and horizontal flip, one view id per image.
+
+    View id v: flip = v % 2, dx = (v // 2) % 9, dy = v // 18. The same id always gives the same
+    image, so a teacher's outputs can be cached per (sample, view).
+    """
+    n, _, h, w = x.shape
+    flip, dx, dy = views % 2, (views // 2) % (2 * PAD + 1), views // (2 * (2 * PAD + 1))
+    padded = F.pad(x, (PAD, PAD, PAD, PAD))
+    j = torch.arange(w, device=x.device)
+    j = torch.where(flip[:, None].bool(), w - 1 - j, j)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (dx[:, None] + j)[:, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of a seeded, class-stratified `fraction` of the samples (sorted)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"subset fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return torch.arange(len(labels))
+    generator = torch.Generator().manual_seed(seed)
+    picked = []
+    for cls in torch.unique(labels):
+        members = torch.nonzero(labels == cls).flatten()
+        take = max(1, round(fraction * len(members)))
+        picked.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    return torch.sort(torch.cat(picked)).values
+
+
+def default_cache_dir() -> Path:
+    """KDBENCH_CACHE, else the user cache dir (teachers and decoded datasets live here)."""
+    if env := os.environ.get("KDBENCH_CACHE"):
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("kdbench"))

@@ -1,0 +1,213 @@
+"""The one training loop, for teachers and students alike: setup, teacher targets, train, evaluate."""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from zoo.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
+from zoo.losses import kd_loss
+from zoo.recipes import Recipe
+
+SUBSET_SEED = 0  # the train/test subsets are fixed, so the seed spread measures training randomness alone
+
+
+@dataclass
+class TrainOptions:
+    """How to run (not what): device and speed switches; none of them changes the recipe's hash."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp: bool = False  # bf16 autocast (CUDA)
+    channels_last: bool = False
+    compile: bool = False
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class TrainReport:
+    """What one training run measured."""
+
+    test_accuracy: float  # exact: correct / total over the (recipe's) test set, in percent
+    test_correct: int
+    test_total: int
+    train_loss_first_epoch: float
+    train_loss_last_epoch: float
+    train_images_per_s: float
+    train_seconds: float
+    teacher_seconds: float  # computing cached teacher outputs before training
+    eval_seconds: float
+    epochs: list[dict]
+    teacher_agreement: float | None = None  # % of test images where student and teacher top-1 agree
+    teacher_kl: float | None = None  # mean KL(teacher_T || student_T) on the test set, nats
+
+
+def seed_everything(seed: int, device: torch.device) -> None:
+    """Seed torch and switch deterministic algorithms on (warn-only on CUDA, where a few ops have none)."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.backends.cudnn.benchmark = False
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                               nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or adam")
+
+
+def lr_factor(recipe: Recipe, epoch_progress: float) -> float:
+    """Multiplier of the base lr at fractional epoch `epoch_progress` (0 at the start)."""
+    if recipe.schedule == "constant":
+        return 1.0
+    if recipe.schedule == "step":
+        return recipe.gamma ** sum(epoch_progress >= m for m in recipe.milestones)
+    if recipe.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch_progress / recipe.epochs))
+    if recipe.schedule == "onecycle":
+        if epoch_progress < recipe.warmup_epochs:
+            return epoch_progress / recipe.warmup_epochs
+        return max(0.0, (recipe.epochs - epoch_progress) / (recipe.epochs - recipe.warmup_epochs))
+    raise ValueError(f"unknown schedule {recipe.schedule!r}; choose constant, step, cosine or onecycle")
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor, mean, std, opts: TrainOptions, batch_size: int = 1000,
+            views: int | None = None) -> torch.Tensor:
+    """Eval-mode logits (float32) for uint8 `images`; with `views`, logits of every augmentation view."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        if views is None:
+            out.append(_forward(model, normalize(x, mean, std), opts).float())
+            continue
+        per_view = []
+        for v in range(views):
+            ids = torch.full((len(x),), v, device=x.device)
+            per_view.append(_forward(model, normalize(crop_flip(x, ids), mean, std), opts).to(torch.bfloat16))
+        out.append(torch.stack(per_view, dim=1))
+    return torch.cat(out)
+
+
+def _forward(model: nn.Module, x: torch.Tensor, opts: TrainOptions) -> torch.Tensor:
+    if opts.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast(opts.device.type, dtype=torch.bfloat16) if opts.amp else nullcontext()
+    with autocast:
+        return model(x)
+
+
+def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: TrainOptions,
+          teacher: nn.Module | None = None) -> TrainReport:
+    """Train `model` by `recipe` on `data` (distilling from `teacher` if the recipe says so) and evaluate it.
+
+    Reports the last epoch, never a best epoch: no choice is ever made on the test set. Call
+    `seed_everything(seed, device)` before building `model`, so that its initialisation is seeded too.
+    """
+    # ------------------------------------------------------------------ setup
+    device, log, kd = opts.device, opts.log, recipe.distill
+    if kd and teacher is None:
+        raise ValueError("the recipe distills but no teacher was given")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    train_idx = stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED).to(device)
+    test_idx = stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED).to(device)
+    train_x, train_y = data.train_x.to(device)[train_idx], data.train_y.to(device)[train_idx]
+    test_x, test_y = data.test_x.to(device)[test_idx], data.test_y.to(device)[test_idx]
+    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    model.to(device)
+    if opts.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if opts.compile else model
+
+    # ------------------------------------------------------------------ teacher targets
+    # Teacher outputs are looked up per sample (and per augmentation view), so they can never be
+    # misaligned with a shuffled, augmented batch. Without augmentation they are computed once.
+    teacher_seconds, teacher_table = 0.0, None
+    if kd:
+        teacher.to(device).eval()
+        if opts.channels_last:
+            teacher.to(memory_format=torch.channels_last)
+        start = time.perf_counter()
+        if not recipe.augment:
+            teacher_table = predict(teacher, train_x, mean, std, opts).unsqueeze(1)
+        elif recipe.teacher_view_cache:
+            teacher_table = predict(teacher, train_x, mean, std, opts, views=CROP_VIEWS)
+        teacher_seconds = time.perf_counter() - start
+
+    # ------------------------------------------------------------------ training
+    optimizer = make_optimizer(model, recipe)
+    n, bs = len(train_x), recipe.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    epochs: list[dict] = []
+    train_seconds = 0.0
+    log(f"{'epoch':>5} {'lr':>9} {'loss':>8} {'train_acc':>9} {'img/s':>8} {'elapsed':>8} {'eta':>8}")
+    for epoch in range(recipe.epochs):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        order = torch.randperm(n, generator=generator, device=device)
+        for step in range(steps_per_epoch):
+            lr = recipe.lr * lr_factor(recipe, epoch + step / steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            idx = order[step * bs:(step + 1) * bs]
+            x, y = train_x[idx], train_y[idx]
+            views = None
+            if recipe.augment:
+                views = random_views(len(idx), generator, device)
+                x = crop_flip(x, views)
+            x = normalize(x, mean, std)
+            logits = _forward(step_model, x, opts)
+            if kd:
+                if teacher_table is None:
+                    with torch.no_grad():
+                        teacher_logits = _forward(teacher, x, opts).float()
+                else:
+                    teacher_logits = teacher_table[idx, 0 if views is None else views].float()
+                loss = kd_loss(logits, teacher_logits, None if kd.unlabeled else y,
+                               kd.alpha, kd.temperature, kd.kl_reduction, kd.kl_scale)
+            else:
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+        epoch_loss, epoch_acc = (loss_sum / n).item(), 100.0 * correct.item() / n  # one sync per epoch
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        if not math.isfinite(epoch_loss):
+            raise FloatingPointError(f"training loss became {epoch_loss} in epoch {epoch + 1}")
+        epochs.append({"epoch": epoch + 1, "lr": lr, "loss": epoch_loss, "train_accuracy": epoch_acc,
+                       "images_per_s": n / seconds, "seconds": seconds})
+        eta = train_seconds / (epoch + 1) * (recipe.epochs - epoch - 1)
+        log(f"{epoch + 1:>5} {lr:>9.2e} {epoch_loss:>8.4f} {epoch_acc:>9.2f} {n / seconds:>8.0f} "
+            f"{train_seconds:>7.1f}s {eta:>7.1f}s")
+
+    # ------------------------------------------------------------------ evaluation
+    start = time.perf_counter()
+    logits = predict(model, test_x, mean, std, opts)
+    test_correct = int((logits.argmax(1) == test_y).sum())
+    agreement = teacher_kl = None
+    if kd:
+        t_logits = predict(teacher, test_x, mean, std, opts)
+        agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
+        teacher_kl = float(kd_loss(logits, t_logits, None, 1.0, kd.temperature) / kd.temperature**2)
+    eval_seconds = time.perf_counter() - start
+    return TrainReport(
+        test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),
+        train_loss_first_epoch=epochs[0]["loss"], train_loss_last_epoch=epochs[-1]["loss"],
+        train_images_per_s=n * recipe.epochs / train_seconds, train_seconds=train_seconds,
+        teacher_seconds=teacher_seconds, eval_seconds=eval_seconds, epochs=epochs,
+        teacher_agreement=agreement, teacher_kl=teacher_kl,
+    )

@@ -1,0 +1,88 @@
+"""Training recipes: what to train, how long, with which optimiser, data and distillation settings."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+TIERS = ("quick", "full", "fast")
+"""quick: CPU minutes, the default gate. full: the study's own recipes. fast: short GPU schedules of the deep rows."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name and the keyword arguments of its entrypoint."""
+
+    name: str
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, **kwargs) -> "ModelSpec":
+        return cls(name, tuple(sorted(kwargs.items())))
+
+    def __str__(self) -> str:
+        args = ",".join(f"{k}={v}" for k, v in self.kwargs)
+        return f"{self.name}({args})" if args else self.name
+
+
+@dataclass(frozen=True)
+class Distill:
+    """Distillation settings: loss weight `alpha` on the soft term, temperature, KL reduction, label use."""
+
+    alpha: float
+    temperature: float
+    kl_reduction: str = "batchmean"  # see zoo.losses.kd_loss
+    kl_scale: float = 1.0  # extra factor on the soft term (the study's MNIST script: 2)
+    unlabeled: bool = False  # the student never sees a label (requires alpha == 1)
+
+    def __post_init__(self):
+        if self.unlabeled and self.alpha != 1:
+            raise ValueError("unlabeled distillation needs alpha == 1")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training run's full specification (hashed into results, baselines and the teacher cache)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str  # "sgd" | "adam"
+    lr: float
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # "constant" | "step" | "cosine" | "onecycle"
+    milestones: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by gamma
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0  # linear warm-up of "onecycle"
+    label_smoothing: float = 0.0
+    augment: bool = False  # random crop (pad 4) + horizontal flip, batched on tensors
+    train_subset: float = 1.0  # class-stratified fraction of the training set (fixed subset seed 0)
+    test_subset: float = 1.0  # stratified fraction of the test set (quick deep rows only)
+    distill: Distill | None = None
+    teacher_view_cache: bool = False  # cache teacher outputs for all 162 augmentation views up front
+    gate_accuracy: bool = True  # False for smoke runs, gated on a falling loss instead
+    seeds: int = 3  # seeds run by default (0..seeds-1); --seeds overrides
+    schedule_name: str = ""  # human name of the schedule, e.g. "study" or "one-cycle 40 ep"
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def training_dict(self) -> dict:
+        """The fields that determine a run (not how many seeds run by default)."""
+        return {k: v for k, v in self.as_dict().items() if k != "seeds"}
+
+
+def stable_hash(*parts: object) -> str:
+    """Short SHA-256 of JSON-serialised parts (dataclasses become dicts)."""
+    def encode(obj):
+        if dataclasses.is_dataclass(obj):
+            return dataclasses.asdict(obj)
+        raise TypeError(f"cannot hash {type(obj).__name__}")
+
+    text = json.dumps(parts, sort_keys=True, default=encode)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,105 @@
+"""Result records: one JSON file per benchmark run, with the provenance that makes it evidence.
+
+A baseline is a result record that `--update-baselines` copied into `baselines/`; both share one schema.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from zoo.io import CorruptFileError, read_json, write_json
+
+SCHEMA = 1
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+def provenance(device: torch.device, command: str | None = None) -> dict:
+    """Where a result came from: code, machine, software, time."""
+    import torchvision
+
+    return {
+        "command": command or " ".join(sys.argv),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "machine": platform.node(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device.type,
+        "device_name": device_name(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def provenance_line(record: dict) -> str:
+    """One line naming a record's origin, for failure messages and reports."""
+    p = record.get("provenance", {})
+    commit = (p.get("commit") or "?")[:10] + ("+dirty" if p.get("dirty") else "")
+    return (f"{p.get('date', '?')} commit {commit} on {p.get('device_name', '?')} "
+            f"(torch {p.get('torch', '?')}, seeds {record.get('seeds')}, {record.get('dataset')})")
+
+
+def record_path(root: Path, record: dict) -> Path:
+    """Where a record lives under a results or baselines root: <tier>/<dataset>/<device>/<id>.json."""
+    return Path(root) / record["tier"] / record["dataset"] / record["device"] / f"{record['id']}.json"
+
+
+def baseline_path(root: Path, tier: str, dataset: str, device: str, bench_id: str) -> Path:
+    return Path(root) / tier / dataset / device / f"{bench_id}.json"
+
+
+class IncompatibleBaselineError(ValueError):
+    """A baseline exists but cannot be compared with this run; the message says why and how to fix it."""
+
+
+def load_record(path: Path) -> dict:
+    """Read a result or baseline record, checking its schema version."""
+    record = read_json(path)
+    if not isinstance(record, dict) or "schema" not in record:
+        raise CorruptFileError(f"{path} is not a kdbench record (no 'schema' field)")
+    if record["schema"] != SCHEMA:
+        raise IncompatibleBaselineError(
+            f"{path} has schema {record['schema']}, this kdbench writes schema {SCHEMA}; "
+            f"re-record it with --update-baselines")
+    return record
+
+
+def write_record(path: Path, record: dict) -> None:
+    write_json(path, record)
+
+
+def session_results_dir(root: Path, tier: str) -> Path:
+    """A fresh folder per session under the results root: earlier sessions' files are never touched."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(root) / f"{stamp}-{tier}-{os.getpid()}"

@@ -1,0 +1,187 @@
+"""Run a row of the pair table for some seeds and turn the measurements into a result record.
+
+Teacher rows are cached on disk (weights and report), keyed by everything that determines them, so
+a teacher trains once per machine and every student (and every pytest-xdist worker) reuses it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from filelock import FileLock
+
+from zoo.data import TensorData, load_dataset
+from zoo.engine import TrainOptions, TrainReport, seed_everything, train
+from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, write_json
+from zoo.measure import calibrate, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
+from zoo.pairs import Pair, get_pair
+from zoo.recipes import stable_hash
+from zoo.registry import create_model
+from zoo.results import SCHEMA, provenance
+from zoo.stats import mean_std
+
+_TRAINING_SOURCES = ("models.py", "cifar_models.py", "data.py", "engine.py", "losses.py")
+CODE_VERSION = hashlib.sha256(
+    b"".join((Path(__file__).parent / name).read_bytes() for name in _TRAINING_SOURCES)).hexdigest()[:16]
+"""Hash of the code that determines a trained model: a change retrains cached teachers."""
+
+
+@dataclass
+class Session:
+    """What every run of one benchmark session shares: where data lives, how to run, loaded datasets."""
+
+    data_root: Path | None
+    cache_dir: Path
+    opts: TrainOptions = field(default_factory=TrainOptions)
+    _datasets: dict[str, TensorData] = field(default_factory=dict)
+    _calibration: float | None = None
+
+    def dataset(self, variant: str) -> TensorData:
+        if variant not in self._datasets:
+            self._datasets[variant] = load_dataset(variant, self.data_root, self.cache_dir)
+        return self._datasets[variant]
+
+    @property
+    def calibration(self) -> float:
+        """GFLOP/s of the calibration workload, measured once per session."""
+        if self._calibration is None:
+            self._calibration = calibrate(self.opts.device)
+        return self._calibration
+
+
+def recipe_hash(pair: Pair, tier: str) -> str:
+    """Hash of what a row trains in `tier`: student, dataset, recipe, and its teacher's recipe hash."""
+    teacher = recipe_hash(get_pair(pair.teacher[tier]), tier) if tier in pair.teacher else None
+    return stable_hash(pair.student, pair.dataset, pair.recipes[tier].training_dict(), teacher)
+
+
+def run_key(pair: Pair, tier: str, seed: int, session: Session) -> str:
+    """Everything that determines the model a row trains with one seed (the teacher-cache key)."""
+    return stable_hash(recipe_hash(pair, tier), session.dataset(pair.dataset).fingerprint, seed,
+                       CODE_VERSION, session.opts.device.type)
+
+
+def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
+    """Train one seed of a row (its teacher first, from the cache if there) and return model and report."""
+    recipe = pair.recipes[tier]
+    teacher = None
+    if recipe.distill:
+        teacher_row = get_pair(pair.teacher[tier])
+        session.opts.log(f"[{pair.id} seed {seed}] teacher {teacher_row.id}")
+        teacher, _ = cached_train_seed(teacher_row, tier, seed, session)
+    data = session.dataset(pair.dataset)
+    seed_everything(seed, session.opts.device)
+    model = create_model(pair.student.name, num_classes=data.num_classes, **dict(pair.student.kwargs))
+    session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
+    report = train(model, recipe, data, seed, session.opts, teacher=teacher)
+    report_dict = dataclasses.asdict(report) | {"seed": seed, "from_cache": False,
+                                                "calibration_gflops": session.calibration}
+    return model, report_dict
+
+
+def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
+    """`train_seed` through the on-disk cache (file-locked, atomic writes: safe across workers)."""
+    key = run_key(pair, tier, seed, session)
+    folder = session.cache_dir / "models" / f"{pair.id}-{tier}-seed{seed}-{key}"
+    weights, report_file = folder / "weights.pt", folder / "report.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if weights.exists() and report_file.exists():
+            try:
+                model = create_model(pair.student.name, num_classes=session.dataset(pair.dataset).num_classes,
+                                     **dict(pair.student.kwargs))
+                model.load_state_dict(load_tensors(weights))
+                session.opts.log(f"[{pair.id} seed {seed}] loaded from cache {folder}")
+                return model.to(session.opts.device), read_json(report_file) | {"from_cache": True}
+            except (CorruptFileError, RuntimeError) as err:
+                session.opts.log(f"[{pair.id} seed {seed}] cache entry unusable ({err}); retraining")
+        model, report = train_seed(pair, tier, seed, session)
+        save_tensors(weights, {k: v.cpu() for k, v in model.state_dict().items()})
+        write_json(report_file, report)
+        return model, report
+
+
+def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
+    """Run `pair` for `seeds` and return its result record (provenance added by the caller's session)."""
+    device = session.opts.device
+    reset_peak_memory(device)
+    runs = []
+    for seed in seeds:
+        if pair.is_teacher_row:
+            model, report = cached_train_seed(pair, tier, seed, session)
+        else:
+            model, report = train_seed(pair, tier, seed, session)
+        runs.append(report)
+    data = session.dataset(pair.dataset)
+    gmacs, unsupported = count_gmacs(model, data.input_shape)
+    recipe = pair.recipes[tier]
+    metrics = {
+        "params": count_params(model),
+        "gmacs": round(gmacs, 9),
+        "test_accuracy": [r["test_accuracy"] for r in runs],
+        "train_throughput_norm": [r["train_images_per_s"] / r["calibration_gflops"] for r in runs],
+    }
+    if recipe.distill:
+        metrics["teacher_kl"] = [r["teacher_kl"] for r in runs]
+        metrics["teacher_agreement"] = [r["teacher_agreement"] for r in runs]
+    if not recipe.gate_accuracy:  # smoke rows: too few steps for accuracy to mean anything
+        metrics["test_accuracy_ungated"] = metrics.pop("test_accuracy")
+        metrics["train_loss_drop"] = [r["train_loss_first_epoch"] - r["train_loss_last_epoch"] for r in runs]
+    acc_mean, acc_std = mean_std([r["test_accuracy"] for r in runs])
+    return {
+        "schema": SCHEMA,
+        "kind": "pair",
+        "id": pair.id,
+        "tier": tier,
+        "dataset": pair.dataset,
+        "dataset_fingerprint": data.fingerprint,
+        "dataset_source": data.source,
+        "device": device.type,
+        "student": str(pair.student),
+        "teacher": pair.teacher.get(tier),
+        "control": pair.control,
+        "reference": pair.reference,
+        "note": pair.note,
+        "recipe": recipe.as_dict(),
+        "recipe_hash": recipe_hash(pair, tier),
+        "code_version": CODE_VERSION,
+        "seeds": list(seeds),
+        "metrics": metrics,
+        "summary": {"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
+                    "train_seconds": sum(r["train_seconds"] for r in runs),
+                    "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
+                    "peak_memory_mib": peak_memory_mib(device)},
+        "unsupported_ops": unsupported,
+        "runs": runs,
+        "provenance": provenance(device),
+    }
+
+
+def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, tier: str,
+                 session: Session) -> dict:
+    """Result record of an inference benchmark: images/s at `batch`, normalised by the calibration."""
+    device, opts = session.opts.device, session.opts
+    images_per_s = batch / seconds_per_batch
+    switches = {"amp": opts.amp, "channels_last": opts.channels_last, "compile": opts.compile}
+    return {
+        "schema": SCHEMA,
+        "kind": "speed",
+        "id": f"infer-{spec}-b{batch}",
+        "tier": tier,
+        "dataset": dataset,
+        "dataset_fingerprint": session.dataset(dataset).fingerprint,
+        "device": device.type,
+        "student": str(spec),
+        "recipe": {"batch": batch, **switches},
+        "recipe_hash": stable_hash(spec, batch, switches),
+        "code_version": CODE_VERSION,
+        "seeds": [],
+        "metrics": {"infer_throughput_norm": [images_per_s / session.calibration]},
+        "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
+                    "calibration_gflops": session.calibration, "peak_memory_mib": peak_memory_mib(device)},
+        "provenance": provenance(device),
+    }
