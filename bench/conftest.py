@@ -83,13 +83,23 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("pair", params)
     if "model_case" in metafunc.fixturenames:
         tier = tier_of(metafunc.config)
-        cases = {(p.dataset, p.student): p for p in pairs_for(tier)}
-        params = [pytest.param(case, id=f"{case[0]}-{case[1]}", marks=_marks(p, tier)) for case, p in cases.items()]
+        cases: dict[tuple, list[Pair]] = {}
+        for p in pairs_for(tier):
+            cases.setdefault((p.dataset, p.student), []).append(p)
+        params = []
+        for case, rows in cases.items():  # a model case carries the markers all of its rows share
+            shared = set.intersection(*(set(r.markers) for r in rows))
+            marks = [getattr(pytest.mark, m) for m in (_dataset_mark(rows[0]), *sorted(shared))]
+            params.append(pytest.param(case, id=f"{case[0]}-{case[1]}", marks=marks))
         metafunc.parametrize("model_case", params)
 
 
+def _dataset_mark(pair: Pair) -> str:
+    return "mnist" if pair.dataset == "mnist" else "cifar10"
+
+
 def _marks(pair: Pair, tier: str) -> list:
-    names = [pair.dataset.replace("-", "_").split("_")[0], *pair.markers]
+    names = [_dataset_mark(pair), *pair.markers]
     if pair.recipes[tier].distill:
         names.append("kd")
     if pair.is_teacher_row:

@@ -1,5 +1,6 @@
 """Inference throughput (a full batch) and latency (batch 1) of every model in the tier, by pytest-benchmark."""
 import os
+import time
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from zoo.registry import create_model
 from zoo.runner import speed_record
 
 pytestmark = pytest.mark.speed
+ROUND_BUDGET_S = 1.0  # rounds are chosen to fill about this much time, between 5 and 200
 
 
 @pytest.mark.parametrize("batch", ["throughput", "latency"])
@@ -34,7 +36,10 @@ def test_inference(model_case, batch, bench, benchmark):
             forward(x)
         synchronize(device)
 
-    rounds = 20 if size == 1 else 5
+    infer()  # first call: allocations, compilation
+    start = time.perf_counter()
+    infer()
+    rounds = max(5, min(200, int(ROUND_BUDGET_S / (time.perf_counter() - start))))
     benchmark.pedantic(infer, warmup_rounds=2, rounds=rounds, iterations=1)
     seconds = benchmark.stats.stats.median
     bench.finish(speed_record(spec, dataset, size, seconds, rounds, bench.tier, bench.session))
