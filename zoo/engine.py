@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
-from zoo.losses import kd_loss
+from zoo.losses import kd_loss, softened_kl
 from zoo.recipes import Recipe
 
 SUBSET_SEED = 0  # the train/test subsets are fixed, so the seed spread measures training randomness alone
@@ -202,7 +202,7 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     if kd:
         t_logits = predict(teacher, test_x, mean, std, opts)
         agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
-        teacher_kl = float(kd_loss(logits, t_logits, None, 1.0, kd.temperature) / kd.temperature**2)
+        teacher_kl = float(softened_kl(logits, t_logits, kd.temperature))
     eval_seconds = time.perf_counter() - start
     return TrainReport(
         test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),

@@ -36,12 +36,17 @@ def kd_loss(
         raise ValueError(f"unknown kl_reduction {kl_reduction!r}; choose from {KL_REDUCTIONS}")
     if labels is None and alpha != 1:
         raise ValueError(f"unlabeled distillation needs alpha == 1 (got {alpha}): there are no labels to weigh")
-    log_p_student = F.log_softmax(student_logits.float() / temperature, dim=1)
-    log_p_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=1)
-    soft = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
+    soft = softened_kl(student_logits, teacher_logits, temperature)
     if kl_reduction == "elementwise":  # what reduction="mean" computes, without its deprecation warning
         soft = soft / student_logits.shape[1]
     soft = soft * temperature**2 * kl_scale
     if alpha == 1:
         return soft
     return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits.float(), labels)
+
+
+def softened_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over samples of KL(softmax(z_t/T) || softmax(z_s/T)), in nats."""
+    log_p_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    log_p_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=1)
+    return F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)

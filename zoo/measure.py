@@ -51,7 +51,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def calibrate(device: torch.device, repeats: int = 10) -> float:
+def calibrate(device: torch.device, repeats: int = 6) -> float:
     """GFLOP/s of a fixed workload (fp32 matmul + 3x3 conv, forward and backward) on `device`.
 
     Throughput gates divide images/s by this, so a baseline recorded on a faster or slower machine

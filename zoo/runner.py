@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,19 +39,19 @@ class Session:
     cache_dir: Path
     opts: TrainOptions = field(default_factory=TrainOptions)
     _datasets: dict[str, TensorData] = field(default_factory=dict)
-    _calibration: float | None = None
+    origin: dict = field(init=False)
+
+    def __post_init__(self):
+        self.origin = provenance(self.opts.device)  # the code and machine as this session started
 
     def dataset(self, variant: str) -> TensorData:
         if variant not in self._datasets:
             self._datasets[variant] = load_dataset(variant, self.data_root, self.cache_dir)
         return self._datasets[variant]
 
-    @property
-    def calibration(self) -> float:
-        """GFLOP/s of the calibration workload, measured once per session."""
-        if self._calibration is None:
-            self._calibration = calibrate(self.opts.device)
-        return self._calibration
+    def provenance(self) -> dict:
+        """The session's origin, dated now."""
+        return self.origin | {"date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def recipe_hash(pair: Pair, tier: str) -> str:
@@ -77,9 +78,9 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     seed_everything(seed, session.opts.device)
     model = create_model(pair.student.name, num_classes=data.num_classes, **dict(pair.student.kwargs))
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
+    calibration = calibrate(session.opts.device)  # right before training: same machine load as the run
     report = train(model, recipe, data, seed, session.opts, teacher=teacher)
-    report_dict = dataclasses.asdict(report) | {"seed": seed, "from_cache": False,
-                                                "calibration_gflops": session.calibration}
+    report_dict = dataclasses.asdict(report) | {"seed": seed, "from_cache": False, "calibration_gflops": calibration}
     return model, report_dict
 
 
@@ -157,12 +158,12 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
                     "peak_memory_mib": peak_memory_mib(device)},
         "unsupported_ops": unsupported,
         "runs": runs,
-        "provenance": provenance(device),
+        "provenance": session.provenance(),
     }
 
 
-def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, tier: str,
-                 session: Session) -> dict:
+def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, calibration: float,
+                 tier: str, session: Session) -> dict:
     """Result record of an inference benchmark: images/s at `batch`, normalised by the calibration."""
     device, opts = session.opts.device, session.opts
     images_per_s = batch / seconds_per_batch
@@ -180,8 +181,8 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         "recipe_hash": stable_hash(spec, batch, switches),
         "code_version": CODE_VERSION,
         "seeds": [],
-        "metrics": {"infer_throughput_norm": [images_per_s / session.calibration]},
+        "metrics": {"infer_throughput_norm": [images_per_s / calibration]},
         "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
-                    "calibration_gflops": session.calibration, "peak_memory_mib": peak_memory_mib(device)},
-        "provenance": provenance(device),
+                    "calibration_gflops": calibration, "peak_memory_mib": peak_memory_mib(device)},
+        "provenance": session.provenance(),
     }
