@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,19 +115,39 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
 
 def _load_cifar10(root: Path, download: bool, cache_dir: Path) -> TensorData:
     batches = root / "cifar-10-batches-py"
-    if batches.is_dir() or download:
+    if download and not batches.is_dir():
         import torchvision
 
-        try:
-            train, test = (torchvision.datasets.CIFAR10(str(root), train=t, download=download) for t in (True, False))
-        except RuntimeError as err:
-            raise _missing("cifar10", root, f"{batches}/ (torchvision's CIFAR-10)") from err
-        splits = [_canonical(np.asarray(s.data), np.asarray(s.targets)) for s in (train, test)]
-        return _cifar_tensors("cifar10", splits, f"torchvision CIFAR-10 at {batches}")
+        torchvision.datasets.CIFAR10(str(root), train=True, download=True)  # verifies the archive's md5
+    if batches.is_dir():
+        splits = [_canonical(*_read_cifar_batches(batches, names)) for names in (_TRAIN_BATCHES, ["test_batch"])]
+        return _cifar_tensors("cifar10", splits, f"CIFAR-10 python batches at {batches}")
     tarball = root / "cifar10-png.tar.gz"
     if not tarball.exists():
         raise _missing("cifar10", root, f"{batches}/ (torchvision's download) or {tarball} (lossless PNGs)")
     return _load_image_tarball("cifar10", tarball, cache_dir)
+
+
+_TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+_EXPECTED_COUNTS = {"train": 50000, "test": 10000}
+
+
+def _read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 32, 32, 3) uint8 and labels from CIFAR-10's python pickles (torchvision's download)."""
+    images, labels = [], []
+    for name in names:
+        path = folder / name
+        if not path.exists():
+            raise _missing("cifar10", folder, f"{path} (one of CIFAR-10's python batches)")
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.append(np.asarray(batch["labels"]))
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as err:
+            raise CorruptFileError(f"{path} is not a CIFAR-10 batch ({type(err).__name__}: {err}); "
+                                   f"delete {folder} and download again") from err
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorData:
@@ -160,9 +181,9 @@ def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorD
             f"{tarball} is damaged ({type(err).__name__}: {err}); check it with `sha256sum -c SHA256SUMS` "
             f"in its folder, or fetch it again"
         ) from err
-    expected = {"train": 50000, "test": 10000}
-    if {k: len(v) for k, v in images.items()} != expected:
-        raise CorruptFileError(f"{tarball} holds {({k: len(v) for k, v in images.items()})} images, expected {expected}")
+    counts = {k: len(v) for k, v in images.items()}
+    if counts != _EXPECTED_COUNTS:
+        raise CorruptFileError(f"{tarball} holds {counts} images, expected {_EXPECTED_COUNTS}")
     splits = [_canonical(np.stack(images[s]), np.asarray(labels[s])) for s in ("train", "test")]
     save_tensors(cached, [{"x": x, "y": y} for x, y in splits])
     return _cifar_tensors(variant, splits, f"{tarball} (sha256 {checksum})")

@@ -117,6 +117,7 @@ CHECKS = [
     Spread("teacher_kl", higher_is_better=False, floor=0.0, relative_floor=0.1),
     Ratio("train_throughput_norm", MIN_SPEED_RATIO),
     Ratio("infer_throughput_norm", MIN_SPEED_RATIO),
+    Ratio("loader_speedup", MIN_SPEED_RATIO),
 ]
 
 
