@@ -115,7 +115,7 @@ def bench(request) -> Bench:
     data_root = config.getoption("--data-root")
     opts = TrainOptions(device=resolve_device(config.getoption("--device")), amp=config.getoption("--amp"),
                         channels_last=config.getoption("--channels-last"), compile=config.getoption("--compile"),
-                        log=lambda line: print(line, flush=True))
+                        log=_live_log(config))
     session = Session(Path(data_root) if data_root else None, cache, opts)
     results = session_results_dir(Path(config.getoption("--results-dir")), tier)
     config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(config.getoption("--baselines-dir")),
@@ -124,6 +124,19 @@ def bench(request) -> Bench:
 
 
 _BENCH = pytest.StashKey[Bench]()
+
+
+def _live_log(config):
+    """Per-epoch progress straight to the terminal, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return lambda line: print(line, flush=True)
+
+    def write(line: str) -> None:
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+    return write
 
 
 def pytest_terminal_summary(terminalreporter, config):

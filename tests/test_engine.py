@@ -32,3 +32,32 @@ def test_teacher_view_table_is_aligned_with_augmented_batches():
     idx, views = torch.tensor([4, 0, 2]), torch.tensor([161, 7, 80])
     direct = teacher.eval()(normalize(crop_flip(images[idx], views), mean, std))
     assert torch.allclose(table[idx, views].float(), direct, atol=0.05, rtol=0.01)  # stored as bf16
+
+
+def synthetic_data(n_train=120, n_test=40):
+    from zoo.data import CIFAR_MEAN, CIFAR_STD, TensorData
+
+    g = torch.Generator().manual_seed(0)
+    make = lambda n: (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),  # noqa: E731
+                      torch.arange(n) % 10)
+    return TensorData("synthetic", *make(n_train), *make(n_test), CIFAR_MEAN, CIFAR_STD, "test")
+
+
+@pytest.mark.parametrize("view_cache", [False, True])
+def test_gpu_paths_run_on_cpu_with_distillation(view_cache):
+    """bf16 autocast, channels_last, augmentation and both teacher-output paths, end to end."""
+    from zoo.engine import seed_everything, train
+    from zoo.recipes import Distill
+    from zoo.registry import create_model
+
+    data = synthetic_data()
+    seed_everything(0, torch.device("cpu"))
+    teacher = create_model("cnn5", dropout=0.0)
+    student = create_model("cnn5")
+    recipe = BASE.replace(epochs=2, batch_size=32, optimizer="adam", lr=1e-3, augment=True,
+                          distill=Distill(alpha=0.9, temperature=4), teacher_view_cache=view_cache)
+    opts = TrainOptions(amp=True, channels_last=True, log=lambda line: None)
+    report = train(student, recipe, data, 0, opts, teacher=teacher)
+    assert report.test_total == 40 and len(report.epochs) == 2
+    assert report.teacher_kl is not None and report.teacher_kl >= 0
+    assert (report.teacher_seconds > 0) == view_cache  # the table is computed up front only when cached

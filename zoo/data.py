@@ -61,11 +61,6 @@ class TensorData:
             digest.update(t.contiguous().numpy().tobytes())
         return digest.hexdigest()
 
-    def to(self, device: torch.device | str) -> "TensorData":
-        """Move every tensor to `device` (GPU-resident data: no host transfers while training)."""
-        moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
-        return TensorData(self.variant, **moved, mean=self.mean, std=self.std, source=self.source)
-
 
 DATASETS = ("mnist", "cifar10", "cifar10-jpeg")
 

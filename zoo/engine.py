@@ -141,7 +141,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
             teacher_table = predict(teacher, train_x, mean, std, opts).unsqueeze(1)
         elif recipe.teacher_view_cache:
             teacher_table = predict(teacher, train_x, mean, std, opts, views=CROP_VIEWS)
-        teacher_seconds = time.perf_counter() - start
+        if teacher_table is not None:
+            teacher_seconds = time.perf_counter() - start
 
     # ------------------------------------------------------------------ training
     optimizer = make_optimizer(model, recipe)
