@@ -48,11 +48,14 @@ def pair_table(records: list[dict]) -> pd.DataFrame:
             c_acc = _accuracy(control)
             p = welch(acc, c_acc)
             delta = f"{mean - mean_std(c_acc)[0]:+.2f}" + (f" (p={p:.2g})" if p is not None else " (n<2)")
+        accuracy = f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}"
+        if "train_loss_drop" in r["metrics"]:  # smoke run: the loss is what it shows, not accuracy
+            accuracy = f"smoke: loss fell {min(r['metrics']['train_loss_drop']):.2f}"
         rows.append({
             "pair": r["id"],
             "teacher": r["teacher"] or "",
             "student": r["student"],
-            "accuracy % (mean ± sd)": f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}",
+            "accuracy % (mean ± sd)": accuracy,
             "n": len(acc),
             "Δ vs no-KD": delta,
             "study (reference)": "" if r.get("reference") is None else f"{r['reference']:.2f}",
