@@ -90,7 +90,7 @@ def pytest_generate_tests(metafunc):
         for case, rows in cases.items():  # a model case carries the markers all of its rows share
             shared = set.intersection(*(set(r.markers) for r in rows))
             marks = [getattr(pytest.mark, m) for m in (_dataset_mark(rows[0]), *sorted(shared))]
-            params.append(pytest.param(case, id=f"{case[0]}-{case[1]}", marks=marks))
+            params.append(pytest.param(case, id=f"{case[0]}-{case[1].slug}", marks=marks))
         metafunc.parametrize("model_case", params)
 
 

@@ -25,6 +25,11 @@ class ModelSpec:
         args = ",".join(f"{k}={v}" for k, v in self.kwargs)
         return f"{self.name}({args})" if args else self.name
 
+    @property
+    def slug(self) -> str:
+        """File- and shell-friendly name: cnn5-dropout0.5."""
+        return "-".join([self.name, *(f"{k}{v}" for k, v in self.kwargs)])
+
 
 @dataclass(frozen=True)
 class Distill:

@@ -171,7 +171,7 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
     return {
         "schema": SCHEMA,
         "kind": "speed",
-        "id": f"infer-{spec}-b{batch}",
+        "id": f"infer-{spec.slug}-b{batch}",
         "tier": tier,
         "dataset": dataset,
         "dataset_fingerprint": session.dataset(dataset).fingerprint,
