@@ -181,7 +181,7 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         "recipe_hash": stable_hash(spec, batch, switches),
         "code_version": CODE_VERSION,
         "seeds": [],
-        "metrics": {"infer_throughput_norm": [images_per_s / calibration]},
+        "metrics": {("latency_throughput_norm" if batch == 1 else "infer_throughput_norm"): [images_per_s / calibration]},
         "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
                     "calibration_gflops": calibration, "peak_memory_mib": peak_memory_mib(device)},
         "provenance": session.provenance(),
