@@ -76,6 +76,10 @@ class Bench:
         return verdict
 
 
+def pytest_configure(config):
+    tier_of(config), parse_seeds(config.getoption("--seeds"), 1)  # bad options fail before anything runs
+
+
 def pytest_generate_tests(metafunc):
     if "pair" in metafunc.fixturenames:
         tier = tier_of(metafunc.config)
@@ -144,7 +148,7 @@ def pytest_terminal_summary(terminalreporter, config):
     write = terminalreporter.write_line
     if instance is not None and instance.verdicts:
         _summarise(instance, terminalreporter)
-    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller aggregates every worker's results
+    if not os.environ.get("PYTEST_XDIST_WORKER") and not config.option.collectonly:  # the controller aggregates
         for path in write_leaderboards(Path(config.getoption("--results-dir")), Path(config.getoption("--reports-dir")),
                                        tier=tier_of(config)):
             write(f"leaderboard: {path}")
