@@ -3,7 +3,8 @@
   Exact       params and GMACs must equal the baseline (an architecture change is never noise).
   Spread      accuracy-like metrics: the run's mean may fall short of the baseline's mean by at most
               K_SIGMA pooled seed standard deviations of the difference of two means,
-              K * s * sqrt(1/n_run + 1/n_base), and never less than the metric's floor.
+              K * s * sqrt(1/n_run + 1/n_base), and never less than the metric's floor. The student's
+              KL to its teacher is compared on a log scale, where rows with different T pool well.
   Ratio       throughput normalised by a calibration workload timed just before the run must stay
               above MIN_SPEED_RATIO of the baseline's (medians over seeds); batch-1 latency above
               MIN_LATENCY_RATIO.
@@ -61,17 +62,24 @@ class Exact:
 class Spread:
     metric: str
     higher_is_better: bool
-    floor: float  # absolute minimum tolerance, in the metric's unit
-    relative_floor: float = 0.0  # minimum tolerance as a fraction of the baseline mean
+    floor: float  # minimum tolerance, in the (possibly log-transformed) metric's unit
+    log: bool = False  # compare log values: for positive metrics whose scale differs between rows
+
+    def values(self, record: dict) -> list[float] | None:
+        values = record["metrics"].get(self.metric)
+        if not values:
+            return None
+        return [math.log(max(v, 1e-12)) for v in values] if self.log else list(values)
 
     def check(self, run: dict, base: dict, spreads: dict) -> Finding | None:
-        if run["metrics"].get(self.metric) is None or base["metrics"].get(self.metric) is None:
+        run_values, base_values = self.values(run), self.values(base)
+        if run_values is None or base_values is None:
             return None
-        measured, _ = mean_std(run["metrics"][self.metric])
-        expected, _ = mean_std(base["metrics"][self.metric])
+        measured, _ = mean_std(run_values)
+        expected, _ = mean_std(base_values)
         sigma, df = spreads.get(self.metric, (None, 0))
-        n_run, n_base = len(run["metrics"][self.metric]), len(base["metrics"][self.metric])
-        floor = max(self.floor, self.relative_floor * abs(expected))
+        n_run, n_base = len(run_values), len(base_values)
+        floor = self.floor
         if sigma is None:
             tol, how = floor, f"floor {floor:.3g}: no seed spread in the baselines"
         else:
@@ -80,6 +88,8 @@ class Spread:
                    f"[df {df}] x sqrt(1/{n_run} + 1/{n_base}))")
         delta = measured - expected if self.higher_is_better else expected - measured
         status = "regressed" if delta < -tol else "improved" if delta > tol else "ok"
+        if self.log:  # report in the metric's own unit: geometric means, tolerance as a factor
+            measured, expected, how = math.exp(measured), math.exp(expected), f"log scale, factor {math.exp(tol):.3g}; {how}"
         return Finding(run["id"], self.metric, status, measured, expected, how)
 
 
@@ -117,7 +127,7 @@ CHECKS = [
     Exact("params"),
     Exact("gmacs"),
     Spread("test_accuracy", higher_is_better=True, floor=0.1),
-    Spread("teacher_kl", higher_is_better=False, floor=0.0, relative_floor=0.1),
+    Spread("teacher_kl", higher_is_better=False, floor=math.log(1.1), log=True),
     Ratio("train_throughput_norm", MIN_SPEED_RATIO),
     Ratio("infer_throughput_norm", MIN_SPEED_RATIO),
     Ratio("latency_throughput_norm", MIN_LATENCY_RATIO),
@@ -140,7 +150,7 @@ def seed_spreads(baselines: list[dict]) -> dict[str, tuple[float | None, int]]:
     spreads = {}
     for check in CHECKS:
         if isinstance(check, Spread):
-            groups = [b["metrics"][check.metric] for b in baselines if b["metrics"].get(check.metric)]
+            groups = [values for b in baselines if (values := check.values(b))]
             spreads[check.metric] = pooled_std(groups)
     return spreads
 

@@ -44,7 +44,7 @@ def pair_table(records: list[dict]) -> pd.DataFrame:
         mean, sd = mean_std(acc)
         delta = ""
         control = by_id.get(r.get("control") or "")
-        if r["teacher"] and control:
+        if r["teacher"] and control and r["metrics"].get("test_accuracy"):  # not for smoke rows
             c_acc = _accuracy(control)
             p = welch(acc, c_acc)
             delta = f"{mean - mean_std(c_acc)[0]:+.2f}" + (f" (p={p:.2g})" if p is not None else " (n<2)")
