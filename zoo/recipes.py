@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TIERS = ("quick", "full", "fast")
 """quick: CPU minutes, the default gate. full: the study's own recipes. fast: short GPU schedules of the deep rows."""

@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 from filelock import FileLock
 
 from zoo.data import TensorData, load_dataset
-from zoo.engine import TrainOptions, TrainReport, seed_everything, train
+from zoo.engine import TrainOptions, seed_everything, train
 from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, write_json
 from zoo.measure import calibrate, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
 from zoo.pairs import Pair, get_pair
