@@ -17,7 +17,6 @@ from torchvision import transforms
 from zoo.data import stratified_subset
 from zoo.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
 from zoo.pairs import get_pair
-from zoo.registry import create_model
 from zoo.runner import CODE_VERSION
 from zoo.recipes import stable_hash
 from zoo.results import SCHEMA
@@ -66,11 +65,10 @@ def test_loader_speedup(case, bench):
     pair = get_pair(CASES[case])
     recipe = pair.recipes[bench.tier].replace(epochs=1)
     data = bench.session.dataset(pair.dataset)
-    make = lambda: create_model(pair.student.name, num_classes=10, **dict(pair.student.kwargs))  # noqa: E731
     seed_everything(0, torch.device("cpu"))
-    naive = naive_epoch_images_per_s(make(), recipe, data, stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED))
+    naive = naive_epoch_images_per_s(pair.student.build(data.num_classes), recipe, data, stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED))
     seed_everything(0, torch.device("cpu"))
-    ours = train(make(), recipe, data, 0, TrainOptions(log=lambda line: None)).train_images_per_s
+    ours = train(pair.student.build(data.num_classes), recipe, data, 0, TrainOptions(log=lambda line: None)).train_images_per_s
     print(f"{case}: kdbench {ours:.0f} img/s, naive per-sample DataLoader {naive:.0f} img/s, x{ours / naive:.2f}")
     bench.finish({
         "schema": SCHEMA, "kind": "loader", "id": f"loader-speedup-{case}", "tier": bench.tier,

@@ -7,7 +7,6 @@ import torch
 
 from zoo.data import normalize
 from zoo.measure import calibrate, count_gmacs, synchronize
-from zoo.registry import create_model
 from zoo.runner import speed_record
 
 pytestmark = pytest.mark.speed
@@ -29,7 +28,7 @@ def test_inference(model_case, batch, bench, benchmark):
     device, opts = bench.session.opts.device, bench.session.opts
     data = bench.session.dataset(dataset)
     torch.manual_seed(0)
-    model = create_model(spec.name, num_classes=data.num_classes, **dict(spec.kwargs)).to(device).eval()
+    model = spec.build(data.num_classes).to(device).eval()
     size = 1 if batch == "latency" else throughput_batch(model, data.input_shape, device)
     x = normalize(data.test_x[:size].to(device), torch.tensor(data.mean, device=device).view(1, -1, 1, 1),
                   torch.tensor(data.std, device=device).view(1, -1, 1, 1))

@@ -15,6 +15,7 @@ import os
 import pickle
 import tarfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ class TensorData:
     def num_classes(self) -> int:
         return int(self.train_y.max()) + 1
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """SHA-256 over the canonical tensors: equal fingerprints mean identical data."""
         digest = hashlib.sha256()

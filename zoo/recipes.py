@@ -25,6 +25,12 @@ class ModelSpec:
         args = ",".join(f"{k}={v}" for k, v in self.kwargs)
         return f"{self.name}({args})" if args else self.name
 
+    def build(self, num_classes: int = 10):
+        """The registered model with these arguments."""
+        from zoo.registry import create_model
+
+        return create_model(self.name, num_classes=num_classes, **dict(self.kwargs))
+
     @property
     def slug(self) -> str:
         """File- and shell-friendly name: cnn5-dropout0.5."""

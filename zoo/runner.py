@@ -20,7 +20,6 @@ from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, writ
 from zoo.measure import calibrate, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
 from zoo.pairs import Pair, get_pair
 from zoo.recipes import stable_hash
-from zoo.registry import create_model
 from zoo.results import SCHEMA, provenance
 from zoo.stats import mean_std
 
@@ -75,7 +74,7 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
         teacher, _ = cached_train_seed(teacher_row, tier, seed, session)
     data = session.dataset(pair.dataset)
     seed_everything(seed, session.opts.device)
-    model = create_model(pair.student.name, num_classes=data.num_classes, **dict(pair.student.kwargs))
+    model = pair.student.build(data.num_classes)
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
     calibration = calibrate(session.opts.device)  # right before training: same machine load as the run
     report = train(model, recipe, data, seed, session.opts, teacher=teacher)
@@ -92,8 +91,7 @@ def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tup
     with FileLock(str(folder) + ".lock"):
         if weights.exists() and report_file.exists():
             try:
-                model = create_model(pair.student.name, num_classes=session.dataset(pair.dataset).num_classes,
-                                     **dict(pair.student.kwargs))
+                model = pair.student.build(session.dataset(pair.dataset).num_classes)
                 model.load_state_dict(load_tensors(weights))
                 session.opts.log(f"[{pair.id} seed {seed}] loaded from cache {folder}")
                 return model.to(session.opts.device), read_json(report_file) | {"from_cache": True}
