@@ -36,10 +36,18 @@ def pytest_addoption(parser):
     group.addoption("--seeds", default=None,
                     help="seeds to run: a count N (seeds 0..N-1) or a list '0,3,5'; default: the recipe's count")
     group.addoption("--update-baselines", action="store_true",
-                    help="store this run's results as the baselines instead of gating on them")
+                    help="store this run's results as the baselines instead of gating on them (refused for a "
+                         "failing run or fewer seeds than the row's recipe needs)")
+    group.addoption("--baseline-reason", default=None,
+                    help="with --update-baselines: store baselines with fewer seeds than required, for this reason "
+                         "(kept in the record)")
+    group.addoption("--strict-baselines", action="store_true",
+                    help="a row without a baseline fails instead of being reported NEW (on when env CI is set)")
     group.addoption("--baselines-dir", default=str(REPO / "baselines"), help="baselines root")
     group.addoption("--results-dir", default=str(REPO / "results"), help="results root (one folder per session)")
-    group.addoption("--reports-dir", default=str(REPO / "reports"), help="where leaderboards are written")
+    group.addoption("--reports-dir", default=None,
+                    help="where a session's leaderboards go (default <results-dir>/reports); the committed "
+                         "reports/ are regenerated from baselines/ by --update-baselines")
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")

@@ -4,16 +4,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 
-from zoo.baselines import BaselineStore, Verdict
+from zoo.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.data import default_cache_dir
 from zoo.engine import TrainOptions
-from zoo.leaderboard import write_leaderboards
+from zoo.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.pairs import Pair, pairs_for
-from zoo.results import record_path, session_results_dir, write_record
+from zoo.results import REPO, record_path, session_results_dir, write_record
 from zoo.runner import Session
 
 
@@ -27,24 +28,60 @@ def tier_of(config) -> str:
 
 
 def parse_seeds(text: str | None, default: int) -> list[int]:
-    """'3' -> [0, 1, 2]; '0,4' -> [0, 4]; None -> range(default)."""
+    """'3' -> [0, 1, 2]; '0,4' -> [0, 4]; None -> range(default). Anything else is a usage error."""
     if text is None:
         return list(range(default))
-    try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        return list(range(int(text)))
-    except ValueError:
-        raise pytest.UsageError(f"--seeds takes a count (3) or a list (0,1,2), got {text!r}") from None
+    usage = f"--seeds takes a count >= 1 (3) or a list of distinct seeds >= 0 (0,1,2), got {text!r}"
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):  # rejects '', '3,', ',', '-1', '1.5'
+        raise pytest.UsageError(usage)
+    numbers = [int(p) for p in parts]
+    if len(numbers) == 1:
+        if numbers[0] < 1:
+            raise pytest.UsageError(usage)
+        return list(range(numbers[0]))
+    if len(set(numbers)) != len(numbers):
+        raise pytest.UsageError(f"{usage}: a repeated seed repeats one run and fakes a zero spread")
+    return numbers
+
+
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
 
 
 def resolve_device(text: str) -> torch.device:
+    """The --device choice as a torch device; a usage error names the valid choices."""
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(text)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise pytest.UsageError(f"--device {text}: no CUDA device is available here; use --device cpu")
-    return device
+    if text == "cpu":
+        return torch.device("cpu")
+    index = text.removeprefix("cuda").removeprefix(":")
+    if text.startswith("cuda") and (index == "" and text == "cuda" or index.isdigit()):
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index and int(index) >= available or not available:
+            raise pytest.UsageError(f"--device {text}: this machine has {available} CUDA device(s); "
+                                    f"choose from {DEVICE_CHOICES} (e.g. --device cpu)")
+        return torch.device(text)
+    raise pytest.UsageError(f"--device {text!r} is not supported; choose from {DEVICE_CHOICES}")
+
+
+def reports_dir(config) -> Path:
+    """Where a session's leaderboards go: --reports-dir, else <results-dir>/reports (never the committed reports/)."""
+    return Path(config.getoption("--reports-dir") or Path(config.getoption("--results-dir")) / "reports")
+
+
+def strict_baselines(config) -> bool:
+    """--strict-baselines, on by default in CI (env CI set): a row without a baseline fails instead of NEW."""
+    return config.getoption("--strict-baselines") or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def baselines_problem(config, tier: str) -> str | None:
+    """Why the baselines folder cannot gate this tier (missing, or holding no record of it), else None."""
+    root = Path(config.getoption("--baselines-dir"))
+    if not root.is_dir():
+        return f"--baselines-dir {root} does not exist"
+    if not any((root / tier).rglob("*.json")):
+        return f"--baselines-dir {root} holds no baseline of the {tier!r} tier"
+    return None
 
 
 @dataclass
@@ -61,23 +98,59 @@ class Bench:
     def seeds(self, pair: Pair) -> list[int]:
         return parse_seeds(self.config.getoption("--seeds"), pair.recipes[self.tier].seeds)
 
-    def finish(self, record: dict) -> Verdict:
-        """Write the record, judge it against its baseline, and fail/skip the calling test accordingly."""
-        write_record(record_path(self.results_dir, record), record)
-        verdict = self.store.judge(record, update=self.config.getoption("--update-baselines"))
+    def finish(self, record: dict, remeasure: Callable[[], dict] | None = None, min_seeds: int = 0) -> Verdict:
+        """Write the record, judge it against its baseline (or store it), and fail/skip the calling test.
+
+        A row failing on wall-clock metrics alone is measured once more with `remeasure`, and fails only
+        if the rerun fails too. With --update-baselines the record is stored if it is fit to be a
+        baseline (`min_seeds`: the row recipe's baseline seeds), else the test fails saying why.
+        """
+        path = record_path(self.results_dir, record)
+        write_record(path, record)
+        if self.config.getoption("--update-baselines"):
+            try:
+                verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
+            except BaselineRefusedError as err:
+                self.verdicts[record["id"]] = Verdict("fail", baseline_file=self.store.path(record), notes=[str(err)])
+                pytest.fail(str(err), pytrace=False)
+        else:
+            verdict = self.store.judge(record, path, remeasure)
+            if verdict.record is not record:  # a confirming rerun: keep both attempts in the results
+                write_record(path, verdict.record)
         self.verdicts[record["id"]] = verdict
         for finding in verdict.findings:
-            if finding.status == "improved":
-                print(f"IMPROVED {finding.message()}")
+            if finding.status in ("improved", "not gated"):
+                self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
         if verdict.status == "fail":
             pytest.fail(verdict.summary(), pytrace=False)
         if verdict.status == "new":
+            if strict_baselines(self.config):
+                pytest.fail(f"NEW {record['id']} under --strict-baselines: {verdict.summary()}", pytrace=False)
             pytest.skip(f"NEW {record['id']}: {verdict.summary()}")
         return verdict
 
 
 def pytest_configure(config):
-    tier_of(config), parse_seeds(config.getoption("--seeds"), 1)  # bad options fail before anything runs
+    """Bad options are usage errors (exit 4) before anything runs."""
+    tier = tier_of(config)
+    parse_seeds(config.getoption("--seeds"), 1)
+    resolve_device(config.getoption("--device"))
+    reason = config.getoption("--baseline-reason")
+    if reason is not None and (not reason.strip() or not config.getoption("--update-baselines")):
+        raise pytest.UsageError("--baseline-reason takes a non-empty reason and goes with --update-baselines")
+    problem = baselines_problem(config, tier)
+    if problem and strict_baselines(config) and not config.getoption("--update-baselines"):
+        raise pytest.UsageError(f"{problem}: under --strict-baselines (on when CI is set) every row needs a "
+                                f"baseline; point --baselines-dir at the baselines folder")
+
+
+def pytest_report_header(config):
+    tier = tier_of(config)
+    lines = [f"kdbench: tier {tier}, baselines {config.getoption('--baselines-dir')}"
+             f"{' (strict)' if strict_baselines(config) else ''}"]
+    if problem := baselines_problem(config, tier):
+        lines.append(f"WARNING: {problem}: every row will be NEW, nothing is gated")
+    return lines
 
 
 def pytest_generate_tests(metafunc):
@@ -146,12 +219,28 @@ def _live_log(config):
 def pytest_terminal_summary(terminalreporter, config):
     instance = config.stash.get(_BENCH, None)
     write = terminalreporter.write_line
-    if instance is not None and instance.verdicts:
-        _summarise(instance, terminalreporter)
-    if not os.environ.get("PYTEST_XDIST_WORKER") and not config.option.collectonly:  # the controller aggregates
-        for path in write_leaderboards(Path(config.getoption("--results-dir")), Path(config.getoption("--reports-dir")),
-                                       tier=tier_of(config)):
-            write(f"leaderboard: {path}")
+    if problem := baselines_problem(config, tier_of(config)):
+        write(f"WARNING: {problem}: nothing was gated", red=True, bold=True)
+    if instance is None or not instance.verdicts or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # nothing ran here (-k matched nothing, --collect-only, an xdist worker): no file is touched
+    _summarise(instance, terminalreporter)
+    try:  # every row's newest result in any session, so a partial session drops no row
+        paths, skipped = write_leaderboards(Path(config.getoption("--results-dir")),
+                                            reports_dir(config), tier=instance.tier)
+        if any(v.status == "updated" for v in instance.verdicts.values()):
+            if Path(config.getoption("--baselines-dir")).resolve() == (REPO / "baselines").resolve():
+                committed, more = write_leaderboards(REPO / "baselines", REPO / "reports", tier=instance.tier)
+                paths, skipped = paths + committed, skipped + more
+            else:
+                write("baselines written outside the repository: regenerate their leaderboards with "
+                      "`python -m zoo.leaderboard --from <baselines-dir> --out <dir>`")
+    except LeaderboardSourceError as err:
+        write(f"leaderboard not written: {err}", red=True)
+        return
+    for path in paths:
+        write(f"leaderboard: {path}")
+    for line in skipped:
+        write(f"leaderboard skipped {line}", yellow=True)
 
 
 def _summarise(instance: Bench, terminalreporter) -> None:
@@ -161,7 +250,10 @@ def _summarise(instance: Bench, terminalreporter) -> None:
         ids = [i for i, v in instance.verdicts.items() if v.status == status]
         if ids:
             write(f"{status.upper():8} {len(ids):3}  {', '.join(ids)}")
-    improved = [f for v in instance.verdicts.values() for f in v.findings if f.status == "improved"]
-    for finding in improved:
-        write(f"IMPROVED {finding.message()}")
+    for verdict in instance.verdicts.values():
+        for finding in verdict.findings:
+            if finding.status in ("improved", "not gated"):
+                write(f"{finding.status.upper()} {finding.message()}")
+        for note in verdict.notes:
+            write(f"NOTE {note}")
     write(f"results: {instance.results_dir}")

@@ -16,6 +16,7 @@ from torchvision import transforms
 
 from zoo.data import stratified_subset
 from zoo.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
+from zoo.measure import LoadMonitor
 from zoo.pairs import get_pair
 from zoo.runner import CODE_VERSION
 from zoo.recipes import stable_hash
@@ -65,17 +66,25 @@ def test_loader_speedup(case, bench):
     pair = get_pair(CASES[case])
     recipe = pair.recipes[bench.tier].replace(epochs=1)
     data = bench.session.dataset(pair.dataset)
-    seed_everything(0, torch.device("cpu"))
-    naive = naive_epoch_images_per_s(pair.student.build(data.num_classes), recipe, data, stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED))
-    seed_everything(0, torch.device("cpu"))
-    ours = train(pair.student.build(data.num_classes), recipe, data, 0, TrainOptions(log=lambda line: None)).train_images_per_s
-    print(f"{case}: kdbench {ours:.0f} img/s, naive per-sample DataLoader {naive:.0f} img/s, x{ours / naive:.2f}")
-    bench.finish({
-        "schema": SCHEMA, "kind": "loader", "id": f"loader-speedup-{case}", "tier": bench.tier,
-        "dataset": pair.dataset, "dataset_fingerprint": data.fingerprint, "device": "cpu", "student": str(pair.student),
-        "recipe": recipe.as_dict(), "recipe_hash": stable_hash(pair.student, recipe.training_dict(), "loader"),
-        "code_version": CODE_VERSION, "seeds": [0],
-        "metrics": {"loader_speedup": [ours / naive]},
-        "summary": {"kdbench_images_per_s": ours, "naive_images_per_s": naive, "images": recipe.train_subset},
-        "provenance": bench.session.provenance(),
-    })
+
+    def measure() -> dict:
+        with LoadMonitor() as load:
+            seed_everything(0, torch.device("cpu"))
+            naive = naive_epoch_images_per_s(pair.student.build(data.num_classes), recipe, data,
+                                             stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED))
+            seed_everything(0, torch.device("cpu"))
+            ours = train(pair.student.build(data.num_classes), recipe, data, 0,
+                         TrainOptions(log=lambda line: None)).train_images_per_s
+        print(f"{case}: kdbench {ours:.0f} img/s, naive per-sample DataLoader {naive:.0f} img/s, x{ours / naive:.2f}")
+        return {
+            "schema": SCHEMA, "kind": "loader", "id": f"loader-speedup-{case}", "tier": bench.tier,
+            "dataset": pair.dataset, "dataset_fingerprint": data.fingerprint, "device": "cpu",
+            "switches": bench.session.switches, "student": str(pair.student),
+            "recipe": recipe.as_dict(), "recipe_hash": stable_hash(pair.student, recipe.training_dict(), "loader"),
+            "code_version": CODE_VERSION, "seeds": [0],
+            "metrics": {"loader_speedup": [ours / naive]}, "load": load.result.as_dict(),
+            "summary": {"kdbench_images_per_s": ours, "naive_images_per_s": naive, "images": recipe.train_subset},
+            "provenance": bench.session.provenance(),
+        }
+
+    bench.finish(measure(), remeasure=measure)

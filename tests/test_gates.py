@@ -1,30 +1,34 @@
-"""Baseline comparison logic: tolerances from seed spread, exact counts, speed ratios, verdicts."""
+"""Baseline comparison logic: tolerances from seed spread, exact counts, speed ratios, verdicts, bad input."""
 import copy
 import math
 
 import pytest
 
-from zoo.baselines import BaselineStore
-from zoo.gates import K_SIGMA, MIN_SPEED_RATIO, compare, seed_spreads
+from zoo.baselines import BaselineRefusedError, BaselineStore
+from zoo.gates import (CHECKS, K_SIGMA, MIN_IN_RUN_RATIO, MIN_SPEED_RATIO, UNGATED, compare, ensure_compatible,
+                       seed_spreads)
 from zoo.results import IncompatibleBaselineError, SCHEMA
-from zoo.stats import minimum_detectable_effect, pooled_std, seeds_needed, welch
+from zoo.stats import false_alarm_rate, minimum_detectable_effect, pooled_std, robust_pool, seeds_needed, welch
+
+MACHINE = {"device_name": "AMD EPYC", "cpu_count": 2, "torch_threads": 2, "torch": "2.14.1"}
 
 
 def record(bench_id="mnist-kd", acc=(98.0, 98.2, 98.1), kl=(0.010, 0.011, 0.012), speed=(100.0, 101.0, 99.0),
-           params=1000, gmacs=0.5, **extra):
+           params=1000, gmacs=0.5, machine=None, busy=False, **extra):
     return {
         "schema": SCHEMA, "kind": "pair", "id": bench_id, "tier": "quick", "dataset": "mnist", "device": "cpu",
-        "recipe_hash": "r1", "dataset_fingerprint": "f1", "seeds": list(range(len(acc))),
+        "recipe_hash": "r1", "dataset_fingerprint": "f1", "switches": {"amp": False}, "seeds": list(range(len(acc))),
         "metrics": {"params": params, "gmacs": gmacs, "test_accuracy": list(acc), "teacher_kl": list(kl),
-                    "train_throughput_norm": list(speed)},
-        "provenance": {"date": "2026-11-25T00:00:00+00:00", "commit": "abc", "device_name": "cpu", "torch": "2.14.1"},
+                    "train_images_per_s": list(speed)},
+        "load": {"others_cores": 1.0 if busy else 0.0, "busy": busy},
+        "provenance": {"date": "2026-11-25T00:00:00+00:00", "commit": "abc", **(machine or MACHINE)},
         **extra,
     }
 
 
-def statuses(run, base, spreads=None):
-    spreads = seed_spreads([base]) if spreads is None else spreads
-    return {f.metric: f.status for f in compare(run, base, spreads)}
+def statuses(run, base, pools=None):
+    pools = seed_spreads([base]) if pools is None else pools
+    return {f.metric: f.status for f in compare(run, base, pools)}
 
 
 def test_identical_run_passes_every_check():
@@ -35,10 +39,8 @@ def test_accuracy_tolerance_is_k_sigma_of_the_difference_of_means():
     base = record()
     sigma = 0.1  # sd of (98.0, 98.2, 98.1)
     tol = K_SIGMA * sigma * math.sqrt(1 / 1 + 1 / 3)  # one run seed against three baseline seeds
-    just_inside = record(acc=(98.1 - tol + 0.01,))
-    just_outside = record(acc=(98.1 - tol - 0.01,))
-    assert statuses(just_inside, base)["test_accuracy"] == "ok"
-    assert statuses(just_outside, base)["test_accuracy"] == "regressed"
+    assert statuses(record(acc=(98.1 - tol + 0.01,)), base)["test_accuracy"] == "ok"
+    assert statuses(record(acc=(98.1 - tol - 0.01,)), base)["test_accuracy"] == "regressed"
     assert statuses(record(acc=(98.1 + tol + 0.01,)), base)["test_accuracy"] == "improved"
 
 
@@ -46,6 +48,12 @@ def test_accuracy_floor_applies_when_seeds_agree_exactly():
     base = record(acc=(98.0, 98.0, 98.0))
     assert statuses(record(acc=(97.95,)), base)["test_accuracy"] == "ok"  # within the 0.1 pt floor
     assert statuses(record(acc=(97.85,)), base)["test_accuracy"] == "regressed"
+
+
+def test_accuracy_message_states_the_false_alarm_rate_at_its_df():
+    (finding,) = [f for f in compare(record(), record(), seed_spreads([record()])) if f.metric == "test_accuracy"]
+    assert f"false-alarm rate {false_alarm_rate(K_SIGMA, 2):.2g}" in finding.tolerance and "[df 2" in finding.tolerance
+    assert false_alarm_rate(K_SIGMA, 16) == pytest.approx(0.0042, abs=1e-4)  # the K_SIGMA docstring's figure
 
 
 def test_teacher_kl_regresses_upwards():
@@ -59,17 +67,130 @@ def test_params_and_gmacs_must_match_exactly():
     assert result["params"] == "regressed" and result["gmacs"] == "regressed"
 
 
-def test_throughput_ratio():
-    base = record()
-    assert statuses(record(speed=(100 * (MIN_SPEED_RATIO + 0.02),) * 3), base)["train_throughput_norm"] == "ok"
-    assert statuses(record(speed=(100 * (MIN_SPEED_RATIO - 0.02),) * 3), base)["train_throughput_norm"] == "regressed"
+# ----------------------------------------------------------------------------- 1: missing, empty, NaN metrics
+@pytest.mark.parametrize("side", ["run", "baseline"])
+@pytest.mark.parametrize("metric, bad", [
+    ("test_accuracy", []), ("test_accuracy", [float("nan")]), ("test_accuracy", None),
+    ("teacher_kl", [float("nan")] * 3), ("train_images_per_s", [float("nan")] * 3), ("params", None),
+    ("gmacs", float("inf")), ("test_accuracy", ["98"]),
+])
+def test_missing_empty_or_non_finite_metric_fails_naming_file_and_metric(tmp_path, side, metric, bad):
+    store = BaselineStore(tmp_path)
+    good = record()
+    store.update(good, min_seeds=3)
+    broken = record()
+    if bad is None:
+        del broken["metrics"][metric]
+    else:
+        broken["metrics"][metric] = bad
+    if side == "baseline":
+        from zoo.io import write_json
+        write_json(store.path(good), broken)
+        run = record()
+    else:
+        run = broken
+    verdict = store.judge(run, "results/x.json")
+    assert verdict.status == "fail"
+    (finding,) = [f for f in verdict.regressions if f.metric == metric]
+    assert finding.status == "invalid"
+    where = str(store.path(good)) if side == "baseline" else "results/x.json"
+    assert where in finding.message() and metric in finding.message()
 
 
+def test_zero_throughput_in_a_baseline_is_invalid_not_a_crash():
+    base = record(speed=(0.0, 0.0, 0.0))
+    assert statuses(record(), base)["train_images_per_s"] == "invalid"
+
+
+def test_every_metric_a_record_carries_is_gated_or_explained():
+    gated = {c.metric for c in CHECKS}
+    assert "teacher_agreement" in UNGATED and "teacher_agreement" not in gated
+    assert all(reason for reason in UNGATED.values())
+    unknown = record()
+    unknown["metrics"]["mystery"] = [1.0]
+    with pytest.raises(ValueError, match="mystery.*neither gated"):
+        compare(unknown, record(), {})
+
+
+# ----------------------------------------------------------------------------- 3: robust pooling
 def test_spread_is_pooled_over_rows():
     a, b = [1.0, 2.0, 3.0], [10.0, 10.0, 13.0]  # sample variances 1 and 3, df 2 each
     sigma, df = pooled_std([a, b])
     assert df == 4 and sigma == pytest.approx(math.sqrt((2 * 1 + 2 * 3) / 4))
     assert pooled_std([[5.0]]) == (None, 0)
+
+
+def test_one_noisy_sibling_does_not_disable_the_accuracy_gate():
+    rows = [record(f"row{i}", acc=(98.0 + 0.1 * i, 98.2 + 0.1 * i, 98.1 + 0.1 * i)) for i in range(4)]
+    noisy = record("noisy", acc=(60.0, 94.0, 99.0))
+    pools = seed_spreads(rows + [noisy])
+    assert "noisy" in pools["test_accuracy"].excluded and pools["test_accuracy"].sigma == pytest.approx(0.1)
+    findings = {f.metric: f for f in compare(record("row0", acc=(93.1,)), rows[0], pools)}
+    assert findings["test_accuracy"].status == "regressed"  # the 5-pt drop is caught
+    assert "left out as outliers: noisy" in findings["test_accuracy"].tolerance
+
+
+def test_a_diverged_seed_in_the_rows_own_baseline_is_invalid():
+    rows = [record(f"row{i}") for i in range(4)] + [record("diverged", acc=(98.0, 98.1, 10.0))]
+    pools = seed_spreads(rows)
+    findings = {f.metric: f for f in compare(record("diverged", acc=(60.0,)), rows[-1], pools)}
+    assert findings["test_accuracy"].status == "invalid" and "re-record" in findings["test_accuracy"].tolerance
+
+
+def test_robust_pool_keeps_rows_of_similar_spread():
+    pool = robust_pool({"a": [1.0, 2.0, 3.0], "b": [5.0, 7.0, 9.0], "c": [0.0, 0.5, 1.0]})
+    assert pool.excluded == {} and pool.rows == ["a", "b", "c"]
+
+
+# ----------------------------------------------------------------------------- 6: throughput
+def test_throughput_ratio_on_the_same_machine():
+    base = record()
+    assert statuses(record(speed=(100 * (MIN_SPEED_RATIO + 0.02),) * 3), base)["train_images_per_s"] == "ok"
+    assert statuses(record(speed=(100 / 1.5,) * 3), base)["train_images_per_s"] == "regressed"  # torch 1.5x slower
+
+
+def test_throughput_is_new_for_another_machine_not_failed():
+    xeon = dict(MACHINE, device_name="Intel Xeon")
+    findings = {f.metric: f for f in compare(record(speed=(20.0,) * 3, machine=xeon), record(), seed_spreads([record()]))}
+    assert findings["train_images_per_s"].status == "not gated"
+    assert "NEW for this machine" in findings["train_images_per_s"].tolerance
+    torch_upgrade = dict(MACHINE, torch="2.15.0")
+    assert statuses(record(speed=(20.0,) * 3, machine=torch_upgrade), record())["train_images_per_s"] == "not gated"
+
+
+def test_throughput_under_a_busy_neighbour_is_not_gated():
+    findings = {f.metric: f for f in compare(record(speed=(30.0,) * 3, busy=True), record(), seed_spreads([record()]))}
+    assert findings["train_images_per_s"].status == "not gated" and "busy" in findings["train_images_per_s"].tolerance
+
+
+def test_in_run_ratio_is_gated_on_any_machine():
+    def engine(ratio, machine=None):
+        r = record(acc=(), kl=(), speed=())
+        r["metrics"] = {"engine_speed_ratio": [ratio]}
+        r["provenance"].update(machine or {})
+        return r
+
+    base = engine(0.92)
+    assert statuses(engine(0.92 * (MIN_IN_RUN_RATIO + 0.05), {"device_name": "Intel Xeon"}), base, {}) == {
+        "engine_speed_ratio": "ok"}
+    assert statuses(engine(0.92 / 1.5, {"device_name": "Intel Xeon"}), base, {}) == {"engine_speed_ratio": "regressed"}
+
+
+def test_timing_regression_is_confirmed_by_a_rerun(tmp_path):
+    store = BaselineStore(tmp_path)
+    store.update(record(), min_seeds=3)
+    reruns = []
+
+    def rerun_fast():
+        reruns.append(1)
+        return record()
+
+    verdict = store.judge(record(speed=(50.0,) * 3), remeasure=rerun_fast)
+    assert verdict.status == "pass" and reruns == [1] and "confirmed by a rerun" in verdict.notes[0]
+    assert verdict.record["first_attempt"]["metrics"]["train_images_per_s"] == [50.0] * 3
+    assert store.judge(record(speed=(50.0,) * 3), remeasure=lambda: record(speed=(51.0,) * 3)).status == "fail"
+    # an accuracy regression is never "confirmed away"
+    assert store.judge(record(acc=(90.0,)), remeasure=lambda: pytest.fail("no rerun expected")).status == "fail"
 
 
 def test_what_n_seeds_can_detect():
@@ -92,7 +213,7 @@ def test_missing_baseline_is_new_not_a_pass(store):
 
 
 def test_update_then_judge(store):
-    assert store.judge(record(), update=True).status == "updated"
+    assert store.update(record(), min_seeds=3).status == "updated"
     assert store.path(record()).exists()
     assert store.judge(record()).status == "pass"
     failing = store.judge(record(acc=(90.0,)))
@@ -102,18 +223,75 @@ def test_update_then_judge(store):
         assert text in message
 
 
+# ----------------------------------------------------------------------------- 4: --update-baselines
+def test_update_refuses_fewer_seeds_than_the_recipe_needs(store):
+    with pytest.raises(BaselineRefusedError, match="1 seed.*needs 3.*--seeds 3"):
+        store.update(record(acc=(98.0,), kl=(0.01,), speed=(100.0,)), min_seeds=3)
+    assert not store.path(record()).exists()
+
+
+def test_update_refuses_to_replace_a_3_seed_baseline_with_1_seed(store):
+    store.update(record(), min_seeds=1)
+    with pytest.raises(BaselineRefusedError, match="replace"):
+        store.update(record(acc=(98.0,), kl=(0.01,), speed=(100.0,)), min_seeds=1)
+    assert len(store.load(record())["seeds"]) == 3
+
+
+def test_update_with_a_reason_stores_it(store):
+    one = record(acc=(98.0,), kl=(0.01,), speed=(100.0,))
+    store.update(one, min_seeds=3, reason="30 CPU minutes per seed")
+    assert store.load(one)["baseline_reason"] == "30 CPU minutes per seed"
+
+
+def test_update_never_stores_a_failing_run(store):
+    smoke = record()
+    smoke["metrics"]["train_loss_drop"] = [-0.2, 0.1, 0.3]
+    with pytest.raises(BaselineRefusedError, match="train_loss_drop"):
+        store.update(smoke, min_seeds=3)
+    with pytest.raises(BaselineRefusedError, match="not finite"):
+        store.update(record(acc=(98.0, float("nan"), 98.1)), min_seeds=3)
+    assert not store.path(smoke).exists()
+
+
+def test_one_seed_baselines_leave_accuracy_not_gated_instead_of_failing(store):
+    one = record(acc=(98.0,), kl=(0.01,), speed=(100.0,))
+    store.update(one, min_seeds=3, reason="test")
+    rerun = record(acc=(97.95,), kl=(0.01,), speed=(100.0,))  # another CPU: not bit-identical
+    verdict = store.judge(rerun)
+    assert verdict.status == "pass"
+    assert {f.metric for f in verdict.not_gated} >= {"test_accuracy"}
+
+
+# ----------------------------------------------------------------------------- compatibility
 def test_incompatible_baseline_is_refused_with_the_fix(store):
-    store.judge(record(), update=True)
+    store.update(record(), min_seeds=3)
     changed = record()
     changed["recipe_hash"] = "r2"
     with pytest.raises(IncompatibleBaselineError, match="recipe_hash.*--update-baselines"):
         store.judge(changed)
 
 
+def test_run_switches_are_part_of_compatibility(store):
+    store.update(record(), min_seeds=3)
+    amp = record()
+    amp["switches"] = {"amp": True}
+    with pytest.raises(IncompatibleBaselineError, match="switches"):
+        store.judge(amp)
+
+
+def test_fingerprint_mismatch_points_at_the_data_first():
+    other = record()
+    other["dataset_fingerprint"] = "f2"
+    with pytest.raises(IncompatibleBaselineError) as err:
+        ensure_compatible(other, record(), "b.json")
+    assert "sha256sum -c SHA256SUMS" in str(err.value) and "--update-baselines" not in str(err.value)
+
+
 def test_schema_mismatch_is_refused(store):
     old = record()
-    old["schema"] = SCHEMA + 1
-    store.judge(copy.deepcopy(old), update=True)
+    old["schema"] = SCHEMA - 1
+    from zoo.io import write_json
+    write_json(store.path(old), copy.deepcopy(old))
     with pytest.raises(IncompatibleBaselineError, match="schema"):
         store.judge(record())
 
@@ -124,3 +302,5 @@ def test_smoke_rows_gate_on_a_falling_loss(store):
     assert store.judge(smoke).status == "fail"  # even without a baseline
     smoke["metrics"]["train_loss_drop"] = [0.3]
     assert store.judge(smoke).status == "new"
+    smoke["metrics"]["train_loss_drop"] = [float("nan")]
+    assert store.judge(smoke).status == "fail"

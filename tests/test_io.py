@@ -1,6 +1,7 @@
 """Bad input gets a clear error, and no failure loses or half-writes a file."""
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -80,3 +81,57 @@ def test_unknown_pair_lists_valid_ids():
     with pytest.raises(UnknownPairError) as err:
         get_pair("mnist-mlp900")
     assert "mnist-mlp800-kd-lr0.01" in str(err.value)
+
+
+def test_orphan_temporary_files_of_a_killed_writer_are_cleaned(tmp_path):
+    path = tmp_path / "baseline.json"
+    dead = tmp_path / ".baseline.json.999999999.abcd.tmp"  # no such pid: its writer was killed
+    dead.write_text("{half")
+    alive = tmp_path / f".baseline.json.{os.getpid()}.efgh.tmp"  # a writer still at work
+    alive.write_text("{")
+    write_json(path, {"v": 1})
+    assert not dead.exists() and alive.exists()
+
+
+def _idx(shape, payload: bytes) -> bytes:
+    return bytes([0, 0, 8, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape) + payload
+
+
+@pytest.fixture
+def mnist_copy(tmp_path, mnist_root):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (mnist_root / "MNIST" / "raw").iterdir():
+        (raw / f.name).write_bytes(f.read_bytes())
+    return tmp_path
+
+
+def test_truncated_mnist_file_is_reported_as_damaged_not_missing(mnist_copy):
+    path = mnist_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CorruptFileError) as err:
+        load_dataset("mnist", mnist_copy, mnist_copy / "cache")
+    assert "t10k-labels-idx1-ubyte is damaged" in str(err.value) and "truncated" in str(err.value)
+    assert "not found" not in str(err.value)
+
+
+def test_data_files_are_checked_against_sha256sums(mnist_copy, mnist_root):
+    (mnist_copy / "SHA256SUMS").write_text((mnist_root / "SHA256SUMS").read_text())
+    assert load_dataset("mnist", mnist_copy, mnist_copy / "cache").train_x.shape == (60000, 1, 28, 28)
+    path = mnist_copy / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    data = bytearray(path.read_bytes())
+    data[-1] = (data[-1] + 1) % 10  # one label changed: the idx file still parses
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="train-labels-idx1-ubyte does not match .*SHA256SUMS"):
+        load_dataset("mnist", mnist_copy, mnist_copy / "cache")
+
+
+def test_idx_reader_checks_header_and_size(tmp_path):
+    from zoo.data import _read_idx
+    good = tmp_path / "good"
+    good.write_bytes(_idx((2, 2), bytes([1, 2, 3, 4])))
+    assert _read_idx(good, (2, 2)).tolist() == [[1, 2], [3, 4]]
+    bad = tmp_path / "bad"
+    bad.write_bytes(_idx((3, 2), bytes(6)))
+    with pytest.raises(CorruptFileError, match="shape"):
+        _read_idx(bad, (2, 2))

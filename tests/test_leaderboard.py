@@ -1,14 +1,22 @@
 """Leaderboards are generated from records: every row, the study's figure labelled, KD deltas."""
 from pathlib import Path
 
-from zoo.leaderboard import latest_records, write_leaderboards
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from zoo.leaderboard import LeaderboardSourceError, latest_records, write_leaderboards
 from zoo.pairs import pairs_for
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
 
 def test_quick_leaderboards_cover_every_row(tmp_path):
-    paths = write_leaderboards(BASELINES, tmp_path, tier="quick")
+    paths, skipped = write_leaderboards(BASELINES, tmp_path, tier="quick")
+    assert skipped == []
     assert {p.name for p in paths} == {"quick-mnist-cpu.md", "quick-cifar10-cpu.md"}
     text = "".join(p.read_text() for p in paths)
     for pair in pairs_for("quick"):
@@ -23,5 +31,35 @@ def test_newest_record_of_a_row_wins(tmp_path):
         folder.mkdir(parents=True)
         text = source.read_text().replace(source.read_text().split('"date": "')[1].split('"')[0], date)
         (folder / source.name).write_text(text)
-    (records,) = latest_records(tmp_path)
+    (records,), _ = latest_records(tmp_path)
     assert records["provenance"]["date"].startswith("2030")
+
+
+def test_skipped_input_is_reported_and_an_empty_source_fails(tmp_path):
+    folder = tmp_path / "quick" / "mnist" / "cpu"
+    folder.mkdir(parents=True)
+    shutil.copy(BASELINES / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json", folder)
+    (folder / "damaged.json").write_text('{"schema": ')
+    (folder / "foreign.json").write_text(json.dumps({"schema": 1, "id": "old"}))
+    paths, skipped = write_leaderboards(tmp_path, tmp_path / "out")
+    assert len(paths) == 1 and {s.split(":")[0].rsplit("/", 1)[1] for s in skipped} == {"damaged.json", "foreign.json"}
+    with pytest.raises(LeaderboardSourceError, match="not a folder"):
+        write_leaderboards(tmp_path / "nothing-here", tmp_path / "out")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LeaderboardSourceError, match="no readable record"):
+        write_leaderboards(empty, tmp_path / "out")
+    cli = subprocess.run([sys.executable, "-m", "zoo.leaderboard", "--from", str(empty), "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert cli.returncode != 0 and "no readable record" in cli.stderr
+
+
+def test_a_partial_session_drops_no_row(tmp_path):
+    """Two sessions, each with some rows: the leaderboard shows the newest result of every row."""
+    for session, name in (("s1", "mnist-mlp800-lr0.01.json"), ("s2", "mnist-mlp800-lr0.1.json")):
+        folder = tmp_path / session / "quick" / "mnist" / "cpu"
+        folder.mkdir(parents=True)
+        shutil.copy(BASELINES / "quick" / "mnist" / "cpu" / name, folder)
+    (path,), _ = write_leaderboards(tmp_path, tmp_path / "out")
+    text = path.read_text()
+    assert "| mnist-mlp800-lr0.01 " in text and "| mnist-mlp800-lr0.1 " in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -90,20 +91,64 @@ def _missing(variant: str, root: Path, expected: str) -> DataNotFoundError:
     )
 
 
-def _load_mnist(root: Path, download: bool) -> TensorData:
-    import torchvision
+MNIST_FILES = {  # file -> shape of its tensor
+    "train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
+    "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,),
+}
 
+
+def _load_mnist(root: Path, download: bool) -> TensorData:
     raw = root / "MNIST" / "raw"
-    try:
-        train, test = (torchvision.datasets.MNIST(str(root), train=t, download=download) for t in (True, False))
-    except RuntimeError as err:
-        raise _missing("mnist", root, f"{raw}/train-images-idx3-ubyte and the other three MNIST idx files") from err
+    if download:
+        import torchvision
+
+        for train in (True, False):
+            torchvision.datasets.MNIST(str(root), train=train, download=True)
+    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if missing:
+        raise _missing("mnist", root, f"{raw}/{missing[0]}" + (f" and {len(missing) - 1} more MNIST idx files"
+                                                                if len(missing) > 1 else ""))
+    tensors = {}
+    for name, shape in MNIST_FILES.items():
+        checked_sha256(raw / name, root)
+        tensors[name] = _read_idx(raw / name, shape)
     return TensorData(
         "mnist",
-        train.data.unsqueeze(1).contiguous(), train.targets.long(),
-        test.data.unsqueeze(1).contiguous(), test.targets.long(),
-        mean=(0.1307,), std=(0.3081,), source=f"torchvision MNIST at {raw}",
+        tensors["train-images-idx3-ubyte"].unsqueeze(1).contiguous(), tensors["train-labels-idx1-ubyte"].long(),
+        tensors["t10k-images-idx3-ubyte"].unsqueeze(1).contiguous(), tensors["t10k-labels-idx1-ubyte"].long(),
+        mean=(0.1307,), std=(0.3081,), source=f"MNIST idx files at {raw}",
     )
+
+
+def _read_idx(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    """A uint8 idx file (MNIST's format) of the expected shape; anything else is reported as damaged."""
+    data = path.read_bytes()
+    header = 4 * (1 + len(shape))
+    problem = None
+    if len(data) < header or data[:4] != bytes([0, 0, 8, len(shape)]):
+        problem = f"its header is not that of a uint8 idx file of {len(shape)} dimensions"
+    elif tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(len(shape))) != shape:
+        problem = f"its header does not declare the shape {shape}"
+    elif len(data) != header + math.prod(shape):
+        problem = f"it holds {len(data)} bytes, {header + math.prod(shape)} expected (truncated or padded)"
+    if problem:
+        raise CorruptFileError(f"{path} is damaged: {problem}; check it with `sha256sum -c SHA256SUMS` in the "
+                               f"data root, or fetch it again")
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).view(*shape)
+
+
+def checked_sha256(path: Path, data_root: Path) -> str:
+    """SHA-256 of `path`, checked against `data_root`/SHA256SUMS when that file lists it."""
+    digest = sha256_file(path)
+    sums = Path(data_root) / "SHA256SUMS"
+    if sums.is_file():
+        relative = Path(path).resolve().relative_to(Path(data_root).resolve()).as_posix()
+        for line in sums.read_text().splitlines():
+            expected, _, name = line.strip().partition("  ")
+            if name.lstrip("*") == relative and expected.lower() != digest:
+                raise CorruptFileError(f"{path} does not match {sums}: sha256 {digest}, listed {expected}. "
+                                       f"The file is damaged or was replaced; fetch it again")
+    return digest
 
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
@@ -150,7 +195,7 @@ def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorD
     """Decode `train|test/<class>/<file>` images from a tarball once; later loads read the tensor cache."""
     if not tarball.exists():
         raise _missing(variant, tarball.parent, str(tarball))
-    checksum = sha256_file(tarball)
+    checksum = checked_sha256(tarball, tarball.parent)
     cached = cache_dir / "data" / f"{variant}-{checksum[:16]}.pt"
     if cached.exists():
         try:

@@ -97,6 +97,19 @@ def predict(model: nn.Module, images: torch.Tensor, mean, std, opts: TrainOption
     return torch.cat(out)
 
 
+def normalization(data: TensorData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's per-channel mean and std, shaped (1, C, 1, 1) on `device`."""
+    return (torch.tensor(data.mean, device=device).view(1, -1, 1, 1),
+            torch.tensor(data.std, device=device).view(1, -1, 1, 1))
+
+
+def evaluate(model: nn.Module, data: TensorData, recipe: Recipe, opts: TrainOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode logits of `model` on the recipe's test set, and that set's labels."""
+    test_idx = stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED)
+    test_x, test_y = data.test_x[test_idx].to(opts.device), data.test_y[test_idx].to(opts.device)
+    return predict(model, test_x, *normalization(data, opts.device), opts), test_y
+
+
 def _forward(model: nn.Module, x: torch.Tensor, opts: TrainOptions) -> torch.Tensor:
     if opts.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -118,11 +131,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
         raise ValueError("the recipe distills but no teacher was given")
     generator = torch.Generator(device=device).manual_seed(seed)
     train_idx = stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED).to(device)
-    test_idx = stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED).to(device)
     train_x, train_y = data.train_x.to(device)[train_idx], data.train_y.to(device)[train_idx]
-    test_x, test_y = data.test_x.to(device)[test_idx], data.test_y.to(device)[test_idx]
-    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    mean, std = normalization(data, device)
     model.to(device)
     if opts.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -197,11 +207,11 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
 
     # ------------------------------------------------------------------ evaluation
     start = time.perf_counter()
-    logits = predict(model, test_x, mean, std, opts)
+    logits, test_y = evaluate(model, data, recipe, opts)
     test_correct = int((logits.argmax(1) == test_y).sum())
     agreement = teacher_kl = None
     if kd:
-        t_logits = predict(teacher, test_x, mean, std, opts)
+        t_logits, _ = evaluate(teacher, data, recipe, opts)
         agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
         teacher_kl = float(softened_kl(logits, t_logits, kd.temperature))
     eval_seconds = time.perf_counter() - start

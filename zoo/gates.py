@@ -2,14 +2,24 @@
 
   Exact       params and GMACs must equal the baseline (an architecture change is never noise).
   Spread      accuracy-like metrics: the run's mean may fall short of the baseline's mean by at most
-              K_SIGMA pooled seed standard deviations of the difference of two means,
-              K * s * sqrt(1/n_run + 1/n_base), and never less than the metric's floor. The student's
-              KL to its teacher is compared on a log scale, where rows with different T pool well.
-  Ratio       throughput normalised by a calibration workload timed just before the run must stay
-              above MIN_SPEED_RATIO of the baseline's (medians over seeds); batch-1 latency above
-              MIN_LATENCY_RATIO.
+              K_SIGMA seed standard deviations of the difference of two means,
+              K * s * sqrt(1/n_run + 1/n_base), and never less than the metric's floor. `s` is pooled
+              over the rows of the same tier, dataset and device, leaving out rows whose spread is an
+              outlier (zoo.stats.robust_pool). The student's KL to its teacher is compared on a log
+              scale, where rows with different T pool well.
+  Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's. It
+              is gated only against a baseline from the same machine fingerprint (CPU or GPU model,
+              cores, threads, torch version) and only when neither timing ran on a busy machine; it
+              is reported as NOT GATED otherwise, never silently passed.
+  InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
+              PyTorch loop, data path vs a per-sample DataLoader): comparable on any machine and
+              under load, so it is always gated.
   LossFalls   smoke rows: the training loss of the last epoch is below the first epoch's.
-A baseline whose recipe, dataset or schema differ from the run's is refused as incompatible.
+
+Every metric a baseline gates must be present and finite in both records: a missing, empty or
+non-finite value is INVALID, which fails the row. Timing findings are confirmed by a rerun before a
+row fails (bench/conftest.py). A baseline whose recipe, dataset, run switches or schema differ from
+the run's is refused as incompatible.
 """
 from __future__ import annotations
 
@@ -17,43 +27,87 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from zoo.results import IncompatibleBaselineError, provenance_line
-from zoo.stats import mean_std, pooled_std
+from zoo.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
+from zoo.stats import Pool, false_alarm_rate, mean_std, robust_pool
 
-K_SIGMA = 3.0  # one-sided false-alarm rate ~0.13% per gated metric if the spread is well estimated
-MIN_SPEED_RATIO = 0.7  # shared CI machines jitter by 10-20%; a 1.5x slow-down must still fail
+K_SIGMA = 3.0
+"""Tolerance in estimated sds of the difference of means. With `s` estimated from df degrees of
+freedom, an unchanged run fails with the one-sided t-distribution probability P(t_df > 3): 2.0% at
+df 4, 0.85% at df 8, 0.42% at df 16, 0.13% only as df grows without bound. Every accuracy finding
+states its own rate at its real df."""
+MIN_SPEED_RATIO = 0.7  # same machine, idle: a 1.5x slow-down (ratio 0.67) fails
 MIN_LATENCY_RATIO = 0.5  # batch-1 CPU latency is dispatch overhead, not FLOPs: seen 35% apart between processes
+MIN_IN_RUN_RATIO = 0.8  # both sides timed interleaved in one process: a 1.5x slow-down of kdbench (0.67) fails
+
+FAILING = ("regressed", "invalid")
 
 
 @dataclass
 class Finding:
-    """The outcome of one check: 'ok', 'regressed' or 'improved'."""
+    """The outcome of one check: ok, improved, regressed, invalid (bad input), or not gated (with why)."""
 
     bench_id: str
     metric: str
     status: str
-    measured: float
+    measured: float | None
     baseline: float | None
     tolerance: str
     provenance: str = ""
+    timing: bool = False  # a wall-clock metric: confirmed by a rerun before the row fails
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
 
     def message(self) -> str:
-        return (f"{self.bench_id}: {self.metric} {self.status}: measured {_fmt(self.measured)}, "
-                f"baseline {_fmt(self.baseline)} ({self.tolerance}); baseline from {self.provenance}")
+        text = (f"{self.bench_id}: {self.metric} {self.status.upper()}: measured {_fmt(self.measured)}, "
+                f"baseline {_fmt(self.baseline)} ({self.tolerance})")
+        return text + (f"; baseline from {self.provenance}" if self.provenance else "")
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
 
 
+def finite_values(record: dict, metric: str) -> list[float] | str:
+    """The metric's values as a list, or why they cannot be gated (missing, empty, non-finite)."""
+    if metric not in record.get("metrics", {}):
+        return "missing"
+    raw = record["metrics"][metric]
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        return "empty"
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+        return f"not finite: {raw!r}"
+    return [float(v) for v in values]
+
+
+def _invalid(run: dict, metric: str, problems: dict[str, str], sources: dict) -> Finding:
+    where = "; ".join(f"{problem} in the {side} ({sources.get(side, side)})" for side, problem in problems.items())
+    return Finding(run["id"], metric, "invalid", None, None,
+                   f"{where}: every gated metric must be present and finite in both records")
+
+
+def _pair_values(check, run: dict, base: dict, sources: dict) -> tuple[list, list] | Finding | None:
+    """Both records' values of `check.metric`; None if neither has it; an INVALID finding if one is bad."""
+    if check.metric not in run.get("metrics", {}) and check.metric not in base.get("metrics", {}):
+        return None
+    got = {"run": finite_values(run, check.metric), "baseline": finite_values(base, check.metric)}
+    problems = {side: v for side, v in got.items() if isinstance(v, str)}
+    if problems:
+        return _invalid(run, check.metric, problems, sources)
+    return got["run"], got["baseline"]
+
+
 @dataclass
 class Exact:
     metric: str
 
-    def check(self, run: dict, base: dict, spreads: dict) -> Finding | None:
-        if self.metric not in base["metrics"]:
-            return None
-        measured, expected = run["metrics"][self.metric], base["metrics"][self.metric]
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        (measured,), (expected,) = values[0][:1], values[1][:1]
         same = math.isclose(measured, expected, rel_tol=1e-9, abs_tol=0)
         return Finding(run["id"], self.metric, "ok" if same else "regressed", measured, expected, "must be equal")
 
@@ -65,27 +119,30 @@ class Spread:
     floor: float  # minimum tolerance, in the (possibly log-transformed) metric's unit
     log: bool = False  # compare log values: for positive metrics whose scale differs between rows
 
-    def values(self, record: dict) -> list[float] | None:
-        values = record["metrics"].get(self.metric)
-        if not values:
-            return None
-        return [math.log(max(v, 1e-12)) for v in values] if self.log else list(values)
+    def transform(self, values: list[float]) -> list[float]:
+        return [math.log(max(v, 1e-12)) for v in values] if self.log else values
 
-    def check(self, run: dict, base: dict, spreads: dict) -> Finding | None:
-        run_values, base_values = self.values(run), self.values(base)
-        if run_values is None or base_values is None:
-            return None
-        measured, _ = mean_std(run_values)
-        expected, _ = mean_std(base_values)
-        sigma, df = spreads.get(self.metric, (None, 0))
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        run_values, base_values = (self.transform(v) for v in values)
+        pool: Pool | None = pools.get(self.metric)
+        if pool is None or pool.sigma is None:  # only possible with --baseline-reason: fewer seeds are refused
+            return Finding(run["id"], self.metric, "not gated", mean_std(values[0])[0], mean_std(values[1])[0],
+                           f"no seed spread: every baseline beside {sources.get('baseline')} holds one seed "
+                           f"(stored for the reason {base.get('baseline_reason')!r}); re-record with >= 3 seeds")
+        if base["id"] in pool.excluded:
+            return Finding(run["id"], self.metric, "invalid", mean_std(values[0])[0], mean_std(values[1])[0],
+                           f"this row's baseline seeds disagree far beyond the other rows' spread (sd "
+                           f"{pool.excluded[base['id']]:.3g} vs pooled {pool.sigma:.3g}, a diverged seed?): "
+                           f"its mean is no reference; re-record {sources.get('baseline')}")
+        measured, expected = mean_std(run_values)[0], mean_std(base_values)[0]
         n_run, n_base = len(run_values), len(base_values)
-        floor = self.floor
-        if sigma is None:
-            tol, how = floor, f"floor {floor:.3g}: no seed spread in the baselines"
-        else:
-            tol = max(floor, K_SIGMA * sigma * math.sqrt(1 / n_run + 1 / n_base))
-            how = (f"tolerance {tol:.3g} = max(floor {floor:.3g}, {K_SIGMA:g} x pooled sd {sigma:.3g} "
-                   f"[df {df}] x sqrt(1/{n_run} + 1/{n_base}))")
+        tol = max(self.floor, K_SIGMA * pool.sigma * math.sqrt(1 / n_run + 1 / n_base))
+        how = (f"tolerance {tol:.3g} = max(floor {self.floor:.3g}, {K_SIGMA:g} x sd {pool.sigma:.3g} x "
+               f"sqrt(1/{n_run} + 1/{n_base})), sd {pool.describe()} [df {pool.df}, false-alarm rate "
+               f"{false_alarm_rate(K_SIGMA, pool.df):.2g}]")
         delta = measured - expected if self.higher_is_better else expected - measured
         status = "regressed" if delta < -tol else "improved" if delta > tol else "ok"
         if self.log:  # report in the metric's own unit: geometric means, tolerance as a factor
@@ -93,20 +150,64 @@ class Spread:
         return Finding(run["id"], self.metric, status, measured, expected, how)
 
 
+def _speed_ratio(run_values: list[float], base_values: list[float]) -> tuple[float, float, float]:
+    measured, expected = statistics.median(run_values), statistics.median(base_values)  # robust to one seed
+    return measured, expected, measured / expected
+
+
 @dataclass
-class Ratio:
+class Throughput:
+    """Absolute images/s: gated on the same machine fingerprint only, and only when it ran undisturbed."""
+
     metric: str
     min_ratio: float
 
-    def check(self, run: dict, base: dict, spreads: dict) -> Finding | None:
-        if not run["metrics"].get(self.metric) or not base["metrics"].get(self.metric):
-            return None
-        measured = statistics.median(run["metrics"][self.metric])  # robust to one disturbed seed
-        expected = statistics.median(base["metrics"][self.metric])
-        ratio = measured / expected
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        carried = run.get("carried_from_cache", {})
+        if self.metric in carried and self.metric not in run.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           f"not measured in this run: the model came from the cache ({carried[self.metric]})",
+                           timing=True)
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        if any(v <= 0 for v in values[1]):
+            return _invalid(run, self.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
+        measured, expected, ratio = _speed_ratio(*values)
+        here, there = machine_fingerprint(run), machine_fingerprint(base)
+        reason = None
+        if here != there:
+            reason = f"NEW for this machine: baseline measured on [{there}], this run on [{here}]"
+        elif run.get("load", {}).get("busy"):
+            reason = f"machine busy: other processes used {run['load']['others_cores']:.2f} cores during the timing"
+        elif base.get("load", {}).get("busy"):
+            reason = "the baseline's timing ran on a busy machine; re-record it idle"
+        if reason:
+            return Finding(run["id"], self.metric, "not gated", measured, expected, f"ratio {ratio:.2f}; {reason}",
+                           timing=True)
         status = "regressed" if ratio < self.min_ratio else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
-                       f"ratio {ratio:.2f}, must be >= {self.min_ratio}; normalised by calibration GFLOP/s")
+                       f"ratio {ratio:.2f}, must be >= {self.min_ratio} on the same machine [{here}]", timing=True)
+
+
+@dataclass
+class InRunRatio:
+    """A speed ratio against a reference timed in the same process: gated on every machine."""
+
+    metric: str
+    min_ratio: float
+
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        if any(v <= 0 for v in values[1]):
+            return _invalid(run, self.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
+        measured, expected, ratio = _speed_ratio(*values)
+        status = "regressed" if ratio < self.min_ratio else "ok"
+        return Finding(run["id"], self.metric, status, measured, expected,
+                       f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",
+                       timing=True)
 
 
 @dataclass
@@ -115,10 +216,14 @@ class LossFalls:
 
     metric: str = "train_loss_drop"
 
-    def check(self, run: dict, base: dict | None, spreads: dict) -> Finding | None:
-        if run["metrics"].get(self.metric) is None:
+    def check(self, run: dict, base: dict | None, pools: dict, sources: dict) -> Finding | None:
+        in_base = base is not None and self.metric in base.get("metrics", {})
+        if self.metric not in run.get("metrics", {}) and not in_base:
             return None
-        worst = min(run["metrics"][self.metric])
+        values = finite_values(run, self.metric)
+        if isinstance(values, str):
+            return _invalid(run, self.metric, {"run": values}, sources)
+        worst = min(values)
         return Finding(run["id"], self.metric, "ok" if worst > 0 else "regressed", worst, None,
                        "first-epoch minus last-epoch training loss must be > 0")
 
@@ -128,38 +233,62 @@ CHECKS = [
     Exact("gmacs"),
     Spread("test_accuracy", higher_is_better=True, floor=0.1),
     Spread("teacher_kl", higher_is_better=False, floor=math.log(1.1), log=True),
-    Ratio("train_throughput_norm", MIN_SPEED_RATIO),
-    Ratio("infer_throughput_norm", MIN_SPEED_RATIO),
-    Ratio("latency_throughput_norm", MIN_LATENCY_RATIO),
-    Ratio("loader_speedup", MIN_SPEED_RATIO),
+    Throughput("train_images_per_s", MIN_SPEED_RATIO),
+    Throughput("infer_images_per_s", MIN_SPEED_RATIO),
+    Throughput("latency_images_per_s", MIN_LATENCY_RATIO),
+    InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
+    InRunRatio("loader_speedup", MIN_SPEED_RATIO),
 ]
+UNGATED = {
+    "teacher_agreement": "top-1 agreement with the teacher is a coarse, bounded view of teacher_kl, which is gated",
+    "test_accuracy_ungated": "smoke rows: accuracy after 4 epochs on 50 images is noise",
+    "teacher_kl_ungated": "smoke rows: the KL after 4 epochs on 50 images differs between CPUs by its own size",
+}
+"""Metrics that records carry but no check gates, each with the reason."""
+GATED = {c.metric for c in CHECKS} | {LossFalls.metric}
 
 
 def ensure_compatible(run: dict, base: dict, path) -> None:
     """Refuse a baseline that measured something else than this run."""
-    for key in ("kind", "tier", "dataset", "device", "recipe_hash", "dataset_fingerprint"):
+    for key in ("kind", "tier", "dataset", "device", "recipe_hash", "switches"):
         if run.get(key) != base.get(key):
             raise IncompatibleBaselineError(
                 f"{run['id']}: baseline {path} was recorded with {key}={base.get(key)!r}, this run has "
                 f"{run.get(key)!r}; it measured something else. Re-record it with --update-baselines "
                 f"(baseline from {provenance_line(base)})")
+    if run.get("dataset_fingerprint") != base.get("dataset_fingerprint"):
+        raise IncompatibleBaselineError(
+            f"{run['id']}: the {run['dataset']!r} data of this run (fingerprint "
+            f"{str(run.get('dataset_fingerprint'))[:12]}, from {run.get('dataset_source')}) differs from the "
+            f"baseline's ({str(base.get('dataset_fingerprint'))[:12]}, {path}). Either the data files are damaged "
+            f"or incomplete (check them: `sha256sum -c SHA256SUMS` in the data root), or the baseline was "
+            f"measured on other data. Re-record only if you changed the dataset on purpose.")
 
 
-def seed_spreads(baselines: list[dict]) -> dict[str, tuple[float | None, int]]:
-    """Pooled seed standard deviation of each spread-gated metric over a set of baselines."""
-    spreads = {}
+def seed_spreads(baselines: list[dict]) -> dict[str, Pool]:
+    """Robustly pooled seed spread of each spread-gated metric over a set of baselines (bad values left out)."""
+    pools = {}
     for check in CHECKS:
         if isinstance(check, Spread):
-            groups = [values for b in baselines if (values := check.values(b))]
-            spreads[check.metric] = pooled_std(groups)
-    return spreads
+            groups = {}
+            for b in baselines:
+                values = finite_values(b, check.metric)
+                if not isinstance(values, str):
+                    groups[b["id"]] = check.transform(values)
+            pools[check.metric] = robust_pool(groups)
+    return pools
 
 
-def compare(run: dict, base: dict | None, spreads: dict) -> list[Finding]:
+def compare(run: dict, base: dict | None, pools: dict, sources: dict | None = None) -> list[Finding]:
     """All findings of one run against its baseline (None: only the absolute checks run)."""
-    findings = [LossFalls().check(run, base, spreads)]
+    sources = sources or {}
+    unknown = set(run.get("metrics", {})) - GATED - set(UNGATED)
+    if unknown:
+        raise ValueError(f"{run['id']}: metrics {sorted(unknown)} are neither gated (zoo.gates.CHECKS) nor listed "
+                         f"with a reason in zoo.gates.UNGATED")
+    findings = [LossFalls().check(run, base, pools, sources)]
     if base is not None:
-        findings += [check.check(run, base, spreads) for check in CHECKS]
+        findings += [check.check(run, base, pools, sources) for check in CHECKS]
     for finding in findings:
         if finding is not None and base is not None:
             finding.provenance = provenance_line(base)

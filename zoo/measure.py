@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -51,30 +53,65 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def calibrate(device: torch.device, repeats: int = 6) -> float:
-    """GFLOP/s of a fixed workload (fp32 matmul + 3x3 conv, forward and backward) on `device`.
+BUSY_CORES = 0.25
+"""Other processes using more than this many cores on average make absolute timings ungateable."""
 
-    Throughput gates divide images/s by this, so a baseline recorded on a faster or slower machine
-    still applies: what is compared is the work the code gets out of the hardware. Best of `repeats`
-    (the least disturbed by other processes).
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy ticks of the whole machine, ticks of this process) from /proc; None where /proc is absent."""
+    try:
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        own = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
+
+
+@dataclass
+class MachineLoad:
+    """How busy the machine was with other work while a timing ran: other processes' CPU use, in cores.
+
+    Steal time (a hypervisor running other guests on our cores) counts as other work too.
+    `others_cores` is None where the kernel does not tell (no /proc).
     """
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(1024, 1024, generator=generator).to(device).requires_grad_()
-    b = torch.randn(1024, 1024, generator=generator).to(device)
-    x = torch.randn(64, 32, 32, 32, generator=generator).to(device).requires_grad_()
-    w = torch.randn(64, 32, 3, 3, generator=generator).to(device).requires_grad_()
-    flops = 3 * (2 * 1024**3) + 3 * (2 * 64 * 32 * 32 * 64 * 32 * 9)  # forward + two backward products
 
-    def workload():
-        (a @ b).sum().backward()
-        torch.nn.functional.conv2d(x, w, padding=1).sum().backward()
+    others_cores: float | None
+    seconds: float
 
-    workload()  # warm-up
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        workload()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return flops / min(times) / 1e9
+    @property
+    def busy(self) -> bool:
+        return self.others_cores is not None and self.others_cores > BUSY_CORES
+
+    def as_dict(self) -> dict:
+        return {"others_cores": self.others_cores, "seconds": self.seconds, "busy": self.busy}
+
+
+class LoadMonitor:
+    """Context manager measuring other processes' CPU use over its block.
+
+        with LoadMonitor() as load:
+            timed_work()
+        load.result.busy
+    """
+
+    def __enter__(self) -> "LoadMonitor":
+        self._start, self._t0 = _cpu_ticks(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end, seconds = _cpu_ticks(), time.perf_counter() - self._t0
+        others = None
+        if self._start is not None and end is not None and seconds > 0:
+            ticks = (end[0] - self._start[0]) - (end[1] - self._start[1])
+            others = max(0.0, ticks / os.sysconf("SC_CLK_TCK") / seconds)
+        self.result = MachineLoad(others, seconds)
+
+
+def combine_loads(loads: list[MachineLoad]) -> MachineLoad:
+    """The time-weighted load over several timed blocks."""
+    seconds = sum(l.seconds for l in loads)
+    known = [l for l in loads if l.others_cores is not None]
+    if not known or seconds == 0:
+        return MachineLoad(None, seconds)
+    return MachineLoad(sum(l.others_cores * l.seconds for l in known) / sum(l.seconds for l in known), seconds)

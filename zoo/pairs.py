@@ -125,7 +125,7 @@ _DEEP_FAST = _DEEP.replace(epochs=40, batch_size=256, lr=0.2, nesterov=True, sch
                            milestones=(), warmup_epochs=2, schedule_name="one-cycle 40 ep")
 _DEEP_QUICK = _DEEP.replace(epochs=4, batch_size=10, optimizer="adam", lr=1e-3, weight_decay=0.0,
                             schedule="constant", milestones=(), augment=False,
-                            train_subset=0.001, test_subset=0.005, seeds=1, gate_accuracy=False,
+                            train_subset=0.001, test_subset=0.005, seeds=1, baseline_seeds=1, gate_accuracy=False,
                             schedule_name="smoke")
 # The study tuned alpha/T/lr under nn.KLDivLoss()'s element-wise mean (KL / 10); the per-sample KL would
 # weigh the soft term 10x more at SGD lr 0.1, the setting where the MNIST lr-0.1 row diverged.

@@ -75,6 +75,7 @@ class Recipe:
     teacher_view_cache: bool = False  # cache teacher outputs for all 162 augmentation views up front
     gate_accuracy: bool = True  # False for smoke runs, gated on a falling loss instead
     seeds: int = 3  # seeds run by default (0..seeds-1); --seeds overrides
+    baseline_seeds: int = 3  # fewest seeds --update-baselines stores (the accuracy gate needs a spread)
     schedule_name: str = ""  # human name of the schedule, e.g. "study" or "one-cycle 40 ep"
 
     def replace(self, **changes) -> "Recipe":
@@ -84,8 +85,8 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def training_dict(self) -> dict:
-        """The fields that determine a run (not how many seeds run by default)."""
-        return {k: v for k, v in self.as_dict().items() if k != "seeds"}
+        """The fields that determine a run (not how many seeds run or make a baseline)."""
+        return {k: v for k, v in self.as_dict().items() if k not in ("seeds", "baseline_seeds")}
 
 
 def stable_hash(*parts: object) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from zoo.io import CorruptFileError, read_json, write_json
 
-SCHEMA = 1
+SCHEMA = 2
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,6 +62,13 @@ def provenance(device: torch.device, command: str | None = None) -> dict:
     }
 
 
+def machine_fingerprint(record: dict) -> str:
+    """What absolute timings depend on: processor (or GPU) model, cores, threads, torch version."""
+    p = record.get("provenance", {})
+    return (f"{p.get('device_name', '?')}, {p.get('cpu_count', '?')} cores, {p.get('torch_threads', '?')} threads, "
+            f"torch {p.get('torch', '?')}")
+
+
 def provenance_line(record: dict) -> str:
     """One line naming a record's origin, for failure messages and reports."""
     p = record.get("provenance", {})
@@ -92,7 +99,14 @@ def load_record(path: Path) -> dict:
         raise IncompatibleBaselineError(
             f"{path} has schema {record['schema']}, this kdbench writes schema {SCHEMA}; "
             f"re-record it with --update-baselines")
+    missing = [k for k in _REQUIRED if k not in record]
+    if missing or not isinstance(record.get("metrics"), dict):
+        raise CorruptFileError(f"{path} is a damaged kdbench record (missing {missing or ['metrics']}); "
+                               f"restore it from git or re-record it")
     return record
+
+
+_REQUIRED = ("kind", "id", "tier", "dataset", "device", "metrics", "provenance")
 
 
 def write_record(path: Path, record: dict) -> None:

@@ -1,7 +1,9 @@
 """Run a row of the pair table for some seeds and turn the measurements into a result record.
 
-Teacher rows are cached on disk (weights and report), keyed by everything that determines them, so
-a teacher trains once per machine and every student (and every pytest-xdist worker) reuses it.
+Teacher rows are cached on disk (weights with their SHA-256, and the training report), keyed by
+everything that determines them, so a teacher trains once per machine and every student (and every
+pytest-xdist worker) reuses it. A cached teacher row is re-evaluated on the test set in every run;
+what it cannot re-measure (its training speed) is listed in the record as carried from the cache.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 from filelock import FileLock
 
 from zoo.data import TensorData, load_dataset
-from zoo.engine import TrainOptions, seed_everything, train
-from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, write_json
-from zoo.measure import calibrate, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
+from zoo.engine import TrainOptions, evaluate, seed_everything, train
+from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, sha256_file, write_json
+from zoo.measure import LoadMonitor, MachineLoad, combine_loads, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
 from zoo.pairs import Pair, get_pair
 from zoo.recipes import stable_hash
 from zoo.results import SCHEMA, provenance
@@ -51,6 +54,11 @@ class Session:
         """The session's origin, dated now."""
         return self.origin | {"date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
+    @property
+    def switches(self) -> dict:
+        """The run switches that change what is computed: part of every record and of the teacher-cache key."""
+        return {"amp": self.opts.amp, "channels_last": self.opts.channels_last, "compile": self.opts.compile}
+
 
 def recipe_hash(pair: Pair, tier: str) -> str:
     """Hash of what a row trains in `tier`: student, dataset, recipe, and its teacher's recipe hash."""
@@ -61,7 +69,7 @@ def recipe_hash(pair: Pair, tier: str) -> str:
 def run_key(pair: Pair, tier: str, seed: int, session: Session) -> str:
     """Everything that determines the model a row trains with one seed (the teacher-cache key)."""
     return stable_hash(recipe_hash(pair, tier), session.dataset(pair.dataset).fingerprint, seed,
-                       CODE_VERSION, session.opts.device.type)
+                       CODE_VERSION, session.opts.device.type, torch.__version__, session.switches)
 
 
 def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
@@ -76,14 +84,20 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     seed_everything(seed, session.opts.device)
     model = pair.student.build(data.num_classes)
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
-    calibration = calibrate(session.opts.device)  # right before training: same machine load as the run
-    report = train(model, recipe, data, seed, session.opts, teacher=teacher)
-    report_dict = dataclasses.asdict(report) | {"seed": seed, "from_cache": False, "calibration_gflops": calibration}
+    with LoadMonitor() as load:
+        report = train(model, recipe, data, seed, session.opts, teacher=teacher)
+    report_dict = dataclasses.asdict(report) | {
+        "seed": seed, "from_cache": False, "load": load.result.as_dict(),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return model, report_dict
 
 
 def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
-    """`train_seed` through the on-disk cache (file-locked, atomic writes: safe across workers)."""
+    """`train_seed` through the on-disk cache (file-locked, atomic writes: safe across workers).
+
+    A cache entry is used only if its weights match the SHA-256 stored with them; anything else
+    (a damaged, edited or foreign entry) is reported and retrained.
+    """
     key = run_key(pair, tier, seed, session)
     folder = session.cache_dir / "models" / f"{pair.id}-{tier}-seed{seed}-{key}"
     weights, report_file = folder / "weights.pt", folder / "report.json"
@@ -91,45 +105,77 @@ def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tup
     with FileLock(str(folder) + ".lock"):
         if weights.exists() and report_file.exists():
             try:
-                model = pair.student.build(session.dataset(pair.dataset).num_classes)
-                model.load_state_dict(load_tensors(weights))
+                model, report = _load_cached(pair, session, weights, report_file)
                 session.opts.log(f"[{pair.id} seed {seed}] loaded from cache {folder}")
-                return model.to(session.opts.device), read_json(report_file) | {"from_cache": True}
+                return model, report
             except (CorruptFileError, RuntimeError) as err:
                 session.opts.log(f"[{pair.id} seed {seed}] cache entry unusable ({err}); retraining")
         model, report = train_seed(pair, tier, seed, session)
         save_tensors(weights, {k: v.cpu() for k, v in model.state_dict().items()})
-        write_json(report_file, report)
+        write_json(report_file, report | {"weights_sha256": sha256_file(weights), "cache_entry": str(folder)})
         return model, report
+
+
+def _load_cached(pair: Pair, session: Session, weights: Path, report_file: Path) -> tuple[nn.Module, dict]:
+    report = read_json(report_file)
+    if not isinstance(report, dict) or "weights_sha256" not in report:
+        raise CorruptFileError(f"{report_file} is not a kdbench training report")
+    if sha256_file(weights) != report["weights_sha256"]:
+        raise CorruptFileError(f"{weights} does not match the SHA-256 recorded with it")
+    model = pair.student.build(session.dataset(pair.dataset).num_classes)
+    model.load_state_dict(load_tensors(weights))
+    return model.to(session.opts.device), report | {"from_cache": True}
+
+
+def reevaluate(model: nn.Module, pair: Pair, tier: str, report: dict, session: Session) -> dict:
+    """A cached model's report with its test accuracy measured again now, on this run's data and switches."""
+    logits, labels = evaluate(model, session.dataset(pair.dataset), pair.recipes[tier], session.opts)
+    correct = int((logits.argmax(1) == labels).sum())
+    return report | {"test_accuracy": 100.0 * correct / len(labels), "test_correct": correct,
+                     "test_total": len(labels), "cached_test_accuracy": report["test_accuracy"]}
 
 
 def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     """Run `pair` for `seeds` and return its result record (provenance added by the caller's session)."""
+    if not seeds:
+        raise ValueError(f"{pair.id}: no seeds to run")
     device = session.opts.device
     reset_peak_memory(device)
     runs = []
     for seed in seeds:
         if pair.is_teacher_row:
             model, report = cached_train_seed(pair, tier, seed, session)
+            if report["from_cache"]:
+                report = reevaluate(model, pair, tier, report, session)
         else:
             model, report = train_seed(pair, tier, seed, session)
         runs.append(report)
     data = session.dataset(pair.dataset)
     gmacs, unsupported = count_gmacs(model, data.input_shape)
     recipe = pair.recipes[tier]
+    fresh = [r for r in runs if not r["from_cache"]]
     metrics = {
         "params": count_params(model),
         "gmacs": round(gmacs, 9),
         "test_accuracy": [r["test_accuracy"] for r in runs],
-        "train_throughput_norm": [r["train_images_per_s"] / r["calibration_gflops"] for r in runs],
     }
+    carried = {}
+    if fresh:
+        metrics["train_images_per_s"] = [r["train_images_per_s"] for r in fresh]
+    if len(fresh) < len(runs):
+        carried["train_images_per_s"] = "; ".join(
+            f"seed {r['seed']} trained {r.get('trained_at', '?')}, {r['train_images_per_s']:.0f} img/s"
+            for r in runs if r["from_cache"])
     if recipe.distill:
         metrics["teacher_kl"] = [r["teacher_kl"] for r in runs]
         metrics["teacher_agreement"] = [r["teacher_agreement"] for r in runs]
-    if not recipe.gate_accuracy:  # smoke rows: too few steps for accuracy to mean anything
+    if not recipe.gate_accuracy:  # smoke rows: too few steps for accuracy or the KL to mean anything
         metrics["test_accuracy_ungated"] = metrics.pop("test_accuracy")
+        if recipe.distill:
+            metrics["teacher_kl_ungated"] = metrics.pop("teacher_kl")
         metrics["train_loss_drop"] = [r["train_loss_first_epoch"] - r["train_loss_last_epoch"] for r in runs]
     acc_mean, acc_std = mean_std([r["test_accuracy"] for r in runs])
+    load = combine_loads([MachineLoad(r["load"]["others_cores"], r["load"]["seconds"]) for r in fresh])
     return {
         "schema": SCHEMA,
         "kind": "pair",
@@ -139,6 +185,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "dataset_fingerprint": data.fingerprint,
         "dataset_source": data.source,
         "device": device.type,
+        "switches": session.switches,
         "student": str(pair.student),
         "teacher": pair.teacher.get(tier),
         "control": pair.control,
@@ -149,6 +196,9 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "code_version": CODE_VERSION,
         "seeds": list(seeds),
         "metrics": metrics,
+        "measured_now": sorted(metrics),
+        "carried_from_cache": carried,
+        "load": load.as_dict(),
         "summary": {"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
                     "train_seconds": sum(r["train_seconds"] for r in runs),
                     "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
@@ -159,12 +209,11 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     }
 
 
-def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, calibration: float,
+def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,
                  tier: str, session: Session) -> dict:
-    """Result record of an inference benchmark: images/s at `batch`, normalised by the calibration."""
-    device, opts = session.opts.device, session.opts
+    """Result record of an inference benchmark: images/s at `batch`."""
+    device = session.opts.device
     images_per_s = batch / seconds_per_batch
-    switches = {"amp": opts.amp, "channels_last": opts.channels_last, "compile": opts.compile}
     return {
         "schema": SCHEMA,
         "kind": "speed",
@@ -173,13 +222,15 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         "dataset": dataset,
         "dataset_fingerprint": session.dataset(dataset).fingerprint,
         "device": device.type,
+        "switches": session.switches,
         "student": str(spec),
-        "recipe": {"batch": batch, **switches},
-        "recipe_hash": stable_hash(spec, batch, switches),
+        "recipe": {"batch": batch},
+        "recipe_hash": stable_hash(spec, batch),
         "code_version": CODE_VERSION,
         "seeds": [],
-        "metrics": {("latency_throughput_norm" if batch == 1 else "infer_throughput_norm"): [images_per_s / calibration]},
+        "metrics": {("latency_images_per_s" if batch == 1 else "infer_images_per_s"): [images_per_s]},
+        "load": load.as_dict(),
         "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
-                    "calibration_gflops": calibration, "peak_memory_mib": peak_memory_mib(device)},
+                    "peak_memory_mib": peak_memory_mib(device)},
         "provenance": session.provenance(),
     }

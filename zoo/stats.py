@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 from scipy import stats as _scipy
 
@@ -26,6 +27,56 @@ def pooled_std(groups: list[list[float]]) -> tuple[float | None, int]:
         return None, 0
     ss = sum(sum((v - statistics.fmean(g)) ** 2 for v in g) for g in groups if len(g) > 1)
     return math.sqrt(ss / df), df
+
+
+OUTLIER_P = 0.001
+"""A row whose seed variance exceeds the others' pooled variance at this F-test level is left out of the pool."""
+
+
+@dataclass
+class Pool:
+    """A pooled seed spread: the sd, its degrees of freedom, and which rows went in or were left out."""
+
+    sigma: float | None
+    df: int
+    rows: list[str]
+    excluded: dict[str, float]  # row -> its own sd, left out as an outlier
+
+    def describe(self) -> str:
+        text = f"pooled over {len(self.rows)} rows"
+        if self.excluded:
+            text += "; left out as outliers: " + ", ".join(f"{r} (sd {sd:.3g})" for r, sd in self.excluded.items())
+        return text
+
+
+def robust_pool(groups: dict[str, list[float]]) -> Pool:
+    """Pooled seed sd over rows, leaving out rows whose spread is an outlier.
+
+    One diverged seed in one sibling row would otherwise widen every row's tolerance: the row with the
+    largest variance is dropped while an F-test says its variance exceeds the pooled variance of the
+    remaining rows (p < OUTLIER_P), then the next, and so on.
+    """
+    rows = {r: v for r, v in groups.items() if len(v) > 1}
+    excluded: dict[str, float] = {}
+    while len(rows) > 1:
+        worst = max(rows, key=lambda r: statistics.variance(rows[r]))
+        rest = [v for r, v in rows.items() if r != worst]
+        sigma_rest, df_rest = pooled_std(rest)
+        var_worst, df_worst = statistics.variance(rows[worst]), len(rows[worst]) - 1
+        if sigma_rest is None or df_rest == 0:
+            break
+        limit = _scipy.f.ppf(1 - OUTLIER_P, df_worst, df_rest) * sigma_rest**2
+        if var_worst <= limit:
+            break
+        excluded[worst] = math.sqrt(var_worst)
+        del rows[worst]
+    sigma, df = pooled_std(list(rows.values()))
+    return Pool(sigma, df, sorted(rows), excluded)
+
+
+def false_alarm_rate(k_sigma: float, df: int) -> float:
+    """One-sided probability that an unchanged run falls k_sigma estimated sds short (t-distribution, df)."""
+    return float(_scipy.t.sf(k_sigma, df))
 
 
 def welch(a: list[float], b: list[float]) -> float | None:

@@ -1,0 +1,70 @@
+"""Bad benchmark options are usage errors up front (exit 4); a session touches no committed file."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.conftest import parse_seeds, resolve_device
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("text", ["0", "-1", ",", "3,", "0,0,0", "1,-2", "1.5", "", "a"])
+def test_bad_seeds_are_usage_errors(text):
+    with pytest.raises(pytest.UsageError, match="--seeds"):
+        parse_seeds(text, 3)
+
+
+def test_good_seeds():
+    assert parse_seeds(None, 3) == [0, 1, 2]
+    assert parse_seeds("2", 3) == [0, 1]
+    assert parse_seeds("0,4, 7", 3) == [0, 4, 7]
+
+
+@pytest.mark.parametrize("text", ["tpu", "mps", "cuda:x", "gpu", "cuda:"])
+def test_unsupported_devices_name_the_choices(text):
+    with pytest.raises(pytest.UsageError, match="auto, cpu, cuda, cuda:N"):
+        resolve_device(text)
+
+
+def test_cuda_without_cuda_is_a_usage_error(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for text in ("cuda", "cuda:0"):
+        with pytest.raises(pytest.UsageError, match="0 CUDA device"):
+            resolve_device(text)
+
+
+def _bench(*args, env=None, tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "CI"} | (env or {})
+    return subprocess.run([sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider",
+                           "--results-dir", str(tmp_path / "results"), *args],
+                          cwd=REPO, capture_output=True, text=True, env=environment, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "--seeds"),
+    (["--device", "tpu"], "--device"),
+    (["--baseline-reason", "why"], "--baseline-reason"),
+])
+def test_bad_options_exit_4_before_anything_runs(tmp_path, args, message):
+    result = _bench(*args, "--collect-only", tmp_path=tmp_path)
+    assert result.returncode == 4 and message in result.stderr
+
+
+def test_missing_baselines_dir_warns_and_fails_under_strict(tmp_path):
+    missing = str(tmp_path / "no-such-folder")
+    loose = _bench("--baselines-dir", missing, "--collect-only", "-q", tmp_path=tmp_path)
+    assert loose.returncode == 0 and "WARNING" in loose.stdout and "no-such-folder does not exist" in loose.stdout
+    strict = _bench("--baselines-dir", missing, "--collect-only", env={"CI": "true"}, tmp_path=tmp_path)
+    assert strict.returncode == 4 and "--strict-baselines" in strict.stderr
+
+
+def test_a_session_matching_nothing_touches_no_report(tmp_path):
+    before = {p.name: p.read_bytes() for p in (REPO / "reports").glob("*.md")}
+    result = _bench("-k", "nosuchrow", tmp_path=tmp_path)
+    assert result.returncode == 5
+    assert {p.name: p.read_bytes() for p in (REPO / "reports").glob("*.md")} == before
+    assert not (tmp_path / "results").exists()
