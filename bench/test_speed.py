@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from zoo.data import normalize
-from zoo.measure import LoadMonitor, count_gmacs, synchronize
+from zoo.measure import LoadMonitor, count_gmacs, median_seconds, synchronize
 from zoo.runner import speed_record
 
 pytestmark = pytest.mark.speed
@@ -42,14 +42,20 @@ def test_inference(model_case, batch, bench, benchmark):
             forward(x)
         synchronize(device)
 
-    def measure() -> dict:
+    def measure(timer) -> dict:
         infer()  # first call: allocations, compilation
         start = time.perf_counter()
         infer()
         rounds = max(5, min(200, int(ROUND_BUDGET_S / (time.perf_counter() - start))))
         with LoadMonitor() as load:
-            benchmark.pedantic(infer, warmup_rounds=2, rounds=rounds, iterations=1)
-        return speed_record(spec, dataset, size, benchmark.stats.stats.median, rounds, load.result, bench.tier,
-                            bench.session)
+            seconds = timer(rounds)
+        return speed_record(spec, dataset, size, seconds, rounds, load.result, bench.tier, bench.session)
 
-    bench.finish(measure(), remeasure=measure)
+    def by_pytest_benchmark(rounds: int) -> float:
+        benchmark.pedantic(infer, warmup_rounds=2, rounds=rounds, iterations=1)
+        return benchmark.stats.stats.median
+
+    def by_hand(rounds: int) -> float:  # the confirming rerun: pytest-benchmark times a test once
+        return median_seconds(infer, rounds, warmup=2)
+
+    bench.finish(measure(by_pytest_benchmark), remeasure=lambda: measure(by_hand))

@@ -163,6 +163,16 @@ def test_throughput_under_a_busy_neighbour_is_not_gated():
     assert findings["train_images_per_s"].status == "not gated" and "busy" in findings["train_images_per_s"].tolerance
 
 
+def test_throughput_carried_from_the_cache_is_not_gated_on_either_side():
+    warm = record()
+    del warm["metrics"]["train_images_per_s"]
+    warm["carried_from_cache"] = {"train_images_per_s": "seed 0 trained 2026-11-25"}
+    assert statuses(warm, record())["train_images_per_s"] == "not gated"  # the run loaded its model
+    assert statuses(record(), warm)["train_images_per_s"] == "not gated"  # the baseline did
+    del warm["carried_from_cache"]
+    assert statuses(warm, record())["train_images_per_s"] == "invalid"  # missing without a reason
+
+
 def test_in_run_ratio_is_gated_on_any_machine():
     def engine(ratio, machine=None):
         r = record(acc=(), kl=(), speed=())

@@ -168,6 +168,10 @@ class Throughput:
             return Finding(run["id"], self.metric, "not gated", None, None,
                            f"not measured in this run: the model came from the cache ({carried[self.metric]})",
                            timing=True)
+        if self.metric in base.get("carried_from_cache", {}) and self.metric not in base.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           "the baseline did not measure it: its model came from the cache; re-record it cold",
+                           timing=True)
         values = _pair_values(self, run, base, sources)
         if not isinstance(values, tuple):
             return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -51,6 +52,18 @@ def reset_peak_memory(device: torch.device) -> None:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_seconds(fn, rounds: int, warmup: int = 0) -> float:
+    """Median wall time of `rounds` calls of `fn` (which synchronises its device itself)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 BUSY_CORES = 0.25
