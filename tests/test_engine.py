@@ -40,7 +40,7 @@ def synthetic_data(n_train=120, n_test=40):
     g = torch.Generator().manual_seed(0)
     make = lambda n: (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),  # noqa: E731
                       torch.arange(n) % 10)
-    return TensorData("synthetic", *make(n_train), *make(n_test), CIFAR_MEAN, CIFAR_STD, "test")
+    return TensorData("synthetic", *make(n_train), *make(n_test), CIFAR_MEAN, CIFAR_STD, "test", "crop_flip")
 
 
 @pytest.mark.parametrize("view_cache", [False, True])

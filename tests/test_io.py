@@ -58,8 +58,8 @@ def test_missing_data_names_files_and_option(tmp_path, variant, expected):
     assert expected in str(err.value) and "--data-root" in str(err.value) and "KDBENCH_DATA" in str(err.value)
 
 
-def test_unknown_dataset_lists_variants(tmp_path):
-    with pytest.raises(ValueError, match="cifar10-jpeg"):
+def test_unknown_dataset_lists_registered_ones(tmp_path):
+    with pytest.raises(ValueError, match="registered: cifar10, cifar10-jpeg, mnist"):
         load_dataset("cifar100", tmp_path, tmp_path)
 
 
@@ -130,8 +130,11 @@ def test_idx_reader_checks_header_and_size(tmp_path):
     from zoo.data import _read_idx
     good = tmp_path / "good"
     good.write_bytes(_idx((2, 2), bytes([1, 2, 3, 4])))
-    assert _read_idx(good, (2, 2)).tolist() == [[1, 2], [3, 4]]
+    assert _read_idx(good).tolist() == [[1, 2], [3, 4]]
     bad = tmp_path / "bad"
-    bad.write_bytes(_idx((3, 2), bytes(6)))
+    bad.write_bytes(_idx((3, 2), bytes(5)))
     with pytest.raises(CorruptFileError, match="shape"):
-        _read_idx(bad, (2, 2))
+        _read_idx(bad)
+    bad.write_bytes(b"\x00\x00\x0d\x01" + bytes(8))  # float32 idx: not images
+    with pytest.raises(CorruptFileError, match="header"):
+        _read_idx(bad)

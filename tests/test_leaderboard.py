@@ -15,13 +15,14 @@ BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
 
 def test_quick_leaderboards_cover_every_row(tmp_path):
-    paths, skipped = write_leaderboards(BASELINES, tmp_path, tier="quick")
+    paths, skipped = write_leaderboards(BASELINES / "quick", tmp_path, tier="quick")
     assert skipped == []
     assert {p.name for p in paths} == {"quick-mnist-cpu.md", "quick-cifar10-cpu.md"}
     text = "".join(p.read_text() for p in paths)
     for pair in pairs_for("quick"):
         assert f"| {pair.id} " in text
-    assert "study (reference)" in text and "Δ vs no-KD" in text and "80% power" in text
+    assert "Δ vs no-KD" in text and "80% power" in text
+    assert "study best / last" not in text and "does not run the study's recipes" in text  # quick: no study figure
 
 
 def test_newest_record_of_a_row_wins(tmp_path):
@@ -63,3 +64,19 @@ def test_a_partial_session_drops_no_row(tmp_path):
     (path,), _ = write_leaderboards(tmp_path, tmp_path / "out")
     text = path.read_text()
     assert "| mnist-mlp800-lr0.01 " in text and "| mnist-mlp800-lr0.1 " in text
+
+
+def test_full_tier_shows_study_best_last_and_selection_and_corrected_rows_none():
+    from zoo.leaderboard import render
+    from zoo.pairs import get_pair
+
+    base = json.loads((BASELINES / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json").read_text())
+    rows = []
+    for pair_id in ("cifar10-cnn5-d0", "cifar10-cnn5-d0.5"):
+        pair = get_pair(pair_id)
+        rows.append(base | {"id": pair_id, "tier": "full", "recipe": pair.recipes["full"].as_dict(),
+                            "study": pair.study.as_dict() if pair.study else None, "correction": pair.correction,
+                            "metrics": base["metrics"] | {"test_accuracy": [84.0, 84.2, 84.4]}})
+    text = render("full", "cifar10", "cpu", rows)
+    assert "84.74 / 83.73" in text and "best epoch on test" in text and "+0.47" in text  # 84.2 - 83.732
+    assert "corrected row: no study figure" in text and "experiments/base_cnn/nodropout" in text

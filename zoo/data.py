@@ -1,7 +1,10 @@
 """Datasets as resident uint8 tensors, batched augmentation, and stratified subsets.
 
-Variants (every result names one; none is ever substituted for another):
-  mnist         torchvision's MNIST files.
+Datasets are registered entries (`register_dataset`): a name, a loader returning the four tensors,
+the normalisation, the augmentation policy and the files the data root must hold. Every result names
+one; none is ever substituted for another:
+  mnist         the MNIST idx files (torchvision's layout). Any dataset in that layout registers with
+                one call to `idx_folder` (README, "Adding a dataset").
   cifar10       the real CIFAR-10, from torchvision's download (`cifar-10-batches-py/`) or the lossless
                 `cifar10-png.tar.gz`; both are put in one canonical order (by label, then by the SHA-256
                 of each image's uint8 HWC bytes), so they give identical tensors and one fingerprint.
@@ -18,6 +21,7 @@ import tarfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -46,6 +50,7 @@ class TensorData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str
+    augmentation: str | None = None  # the policy recipes with `augment` apply: "crop_flip" or None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -64,73 +69,130 @@ class TensorData:
         return digest.hexdigest()
 
 
-DATASETS = ("mnist", "cifar10", "cifar10-jpeg")
+class Splits(NamedTuple):
+    """What a dataset loader returns: uint8 images (N, C, H, W) and int64 labels, and where they came from."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    source: str
 
 
-def load_dataset(variant: str, data_root: Path | None, cache_dir: Path) -> TensorData:
-    """Load `variant` from `data_root`, or download it into `cache_dir` when no root is given.
+Loader = Callable[[Path, bool, Path], Splits]
+"""load(root, download, cache_dir): read the dataset under `root` (fetching it there first if `download`)."""
+AUGMENTATIONS = ("crop_flip",)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    load: Loader
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    files: str  # what the data root must hold, for error messages
+    augmentation: str | None = None  # applied when a recipe says augment: "crop_flip" (pad 4) or None
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(name: str, *, mean: tuple[float, ...], std: tuple[float, ...], files: str,
+                     augmentation: str | None = None) -> Callable[[Loader], Loader]:
+    """Register a loader under `name` (a decorator); a second registration of a name is an error."""
+    if augmentation not in (None, *AUGMENTATIONS):
+        raise ValueError(f"dataset {name!r}: unknown augmentation {augmentation!r}; choose from {AUGMENTATIONS} or None")
+
+    def decorator(load: Loader) -> Loader:
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _DATASETS[name] = DatasetSpec(name, load, tuple(mean), tuple(std), files, augmentation)
+        return load
+
+    return decorator
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name not in _DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())}")
+    return _DATASETS[name]
+
+
+def load_dataset(name: str, data_root: Path | None, cache_dir: Path) -> TensorData:
+    """Load the registered dataset `name` from `data_root`, or download it into `cache_dir` if no root is given.
 
     Decoded image archives are cached as tensors in `cache_dir`, keyed by the archive's checksum.
     """
-    if variant not in DATASETS:
-        raise ValueError(f"unknown dataset {variant!r}; known: {', '.join(DATASETS)}")
+    spec = dataset_spec(name)
     download = data_root is None
     root = Path(cache_dir) / "downloads" if download else Path(data_root)
-    if variant == "mnist":
-        return _load_mnist(root, download)
-    if variant == "cifar10":
-        return _load_cifar10(root, download, Path(cache_dir))
-    return _load_image_tarball("cifar10-jpeg", root / "cifar10-jpeg.tar.gz", Path(cache_dir))
+    splits = spec.load(root, download, Path(cache_dir))
+    return TensorData(name, splits.train_x, splits.train_y, splits.test_x, splits.test_y, spec.mean, spec.std,
+                      splits.source, spec.augmentation)
 
 
-def _missing(variant: str, root: Path, expected: str) -> DataNotFoundError:
+def _missing(name: str, root: Path, expected: str) -> DataNotFoundError:
     return DataNotFoundError(
-        f"dataset {variant!r} not found under {root}: expected {expected}. "
+        f"dataset {name!r} not found under {root}: expected {expected}. "
         f"Point --data-root (or KDBENCH_DATA) at the folder that holds it, "
         f"or leave both unset to download into the cache dir (KDBENCH_CACHE) when online."
     )
 
 
-MNIST_FILES = {  # file -> shape of its tensor
-    "train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
-    "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,),
-}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _load_mnist(root: Path, download: bool) -> TensorData:
-    raw = root / "MNIST" / "raw"
+def idx_folder(name: str, root: Path, folder: str) -> Splits:
+    """A dataset in torchvision's MNIST layout: `<root>/<folder>/raw/` holding the four idx files.
+
+    Each file is checked against `<root>/SHA256SUMS` when that lists it, and parsed strictly: a
+    truncated or foreign file is reported as damaged, naming it.
+    """
+    raw = root / folder / "raw"
+    missing = [f for f in IDX_FILES if not (raw / f).is_file()]
+    if missing:
+        raise _missing(name, root, f"{raw}/{missing[0]}" + (f" and {len(missing) - 1} more idx files"
+                                                             if len(missing) > 1 else ""))
+    tensors = []
+    for f in IDX_FILES:
+        checked_sha256(raw / f, root)
+        tensors.append(_read_idx(raw / f))
+    train_x, train_y, test_x, test_y = tensors
+    for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+        if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
+            raise CorruptFileError(f"{raw}/{split}-*: {tuple(images.shape)} images and {tuple(labels.shape)} labels "
+                                   f"do not pair up; fetch the files again")
+    return Splits(train_x.unsqueeze(1).contiguous(), train_y.long(), test_x.unsqueeze(1).contiguous(), test_y.long(),
+                  f"idx files at {raw}")
+
+
+@register_dataset("mnist", mean=(0.1307,), std=(0.3081,), files="MNIST/raw/ (the four MNIST idx files)")
+def mnist(root: Path, download: bool, cache_dir: Path) -> Splits:
     if download:
         import torchvision
 
         for train in (True, False):
             torchvision.datasets.MNIST(str(root), train=train, download=True)
-    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
-    if missing:
-        raise _missing("mnist", root, f"{raw}/{missing[0]}" + (f" and {len(missing) - 1} more MNIST idx files"
-                                                                if len(missing) > 1 else ""))
-    tensors = {}
-    for name, shape in MNIST_FILES.items():
-        checked_sha256(raw / name, root)
-        tensors[name] = _read_idx(raw / name, shape)
-    return TensorData(
-        "mnist",
-        tensors["train-images-idx3-ubyte"].unsqueeze(1).contiguous(), tensors["train-labels-idx1-ubyte"].long(),
-        tensors["t10k-images-idx3-ubyte"].unsqueeze(1).contiguous(), tensors["t10k-labels-idx1-ubyte"].long(),
-        mean=(0.1307,), std=(0.3081,), source=f"MNIST idx files at {raw}",
-    )
+    return idx_folder("mnist", root, "MNIST")
 
 
-def _read_idx(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
-    """A uint8 idx file (MNIST's format) of the expected shape; anything else is reported as damaged."""
+def _read_idx(path: Path) -> torch.Tensor:
+    """A uint8 idx file (MNIST's format); a truncated or foreign file is reported as damaged."""
     data = path.read_bytes()
-    header = 4 * (1 + len(shape))
     problem = None
-    if len(data) < header or data[:4] != bytes([0, 0, 8, len(shape)]):
-        problem = f"its header is not that of a uint8 idx file of {len(shape)} dimensions"
-    elif tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(len(shape))) != shape:
-        problem = f"its header does not declare the shape {shape}"
-    elif len(data) != header + math.prod(shape):
-        problem = f"it holds {len(data)} bytes, {header + math.prod(shape)} expected (truncated or padded)"
+    if len(data) < 4 or data[:3] != bytes([0, 0, 8]) or not 1 <= data[3] <= 3:
+        problem = "its header is not that of a uint8 idx file"
+    else:
+        ndim = data[3]
+        header = 4 * (1 + ndim)
+        shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+        if len(data) != header + math.prod(shape):
+            problem = (f"its header declares shape {shape}, {header + math.prod(shape)} bytes, the file holds "
+                       f"{len(data)} (truncated or padded)")
     if problem:
         raise CorruptFileError(f"{path} is damaged: {problem}; check it with `sha256sum -c SHA256SUMS` in the "
                                f"data root, or fetch it again")
@@ -154,7 +216,11 @@ def checked_sha256(path: Path, data_root: Path) -> str:
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
 
 
-def _load_cifar10(root: Path, download: bool, cache_dir: Path) -> TensorData:
+_CIFAR_FILES = "cifar10-png.tar.gz (lossless PNGs) or cifar-10-batches-py/ (torchvision's download)"
+
+
+@register_dataset("cifar10", mean=CIFAR_MEAN, std=CIFAR_STD, files=_CIFAR_FILES, augmentation="crop_flip")
+def cifar10(root: Path, download: bool, cache_dir: Path) -> Splits:
     batches = root / "cifar-10-batches-py"
     if download and not batches.is_dir():
         import torchvision
@@ -162,11 +228,16 @@ def _load_cifar10(root: Path, download: bool, cache_dir: Path) -> TensorData:
         torchvision.datasets.CIFAR10(str(root), train=True, download=True)  # verifies the archive's md5
     if batches.is_dir():
         splits = [_canonical(*_read_cifar_batches(batches, names)) for names in (_TRAIN_BATCHES, ["test_batch"])]
-        return _cifar_tensors("cifar10", splits, f"CIFAR-10 python batches at {batches}")
+        return _splits(splits, f"CIFAR-10 python batches at {batches}")
     tarball = root / "cifar10-png.tar.gz"
     if not tarball.exists():
         raise _missing("cifar10", root, f"{batches}/ (torchvision's download) or {tarball} (lossless PNGs)")
     return _load_image_tarball("cifar10", tarball, cache_dir)
+
+
+@register_dataset("cifar10-jpeg", mean=CIFAR_MEAN, std=CIFAR_STD, files="cifar10-jpeg.tar.gz", augmentation="crop_flip")
+def cifar10_jpeg(root: Path, download: bool, cache_dir: Path) -> Splits:
+    return _load_image_tarball("cifar10-jpeg", root / "cifar10-jpeg.tar.gz", cache_dir)
 
 
 _TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -191,7 +262,7 @@ def _read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorData:
+def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> Splits:
     """Decode `train|test/<class>/<file>` images from a tarball once; later loads read the tensor cache."""
     if not tarball.exists():
         raise _missing(variant, tarball.parent, str(tarball))
@@ -200,7 +271,7 @@ def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorD
     if cached.exists():
         try:
             splits = load_tensors(cached)
-            return _cifar_tensors(variant, [(s["x"], s["y"]) for s in splits], f"{tarball} (sha256 {checksum})")
+            return _splits([(s["x"], s["y"]) for s in splits], f"{tarball} (sha256 {checksum})")
         except CorruptFileError:
             cached.unlink()
     images: dict[str, list] = {"train": [], "test": []}
@@ -227,7 +298,7 @@ def _load_image_tarball(variant: str, tarball: Path, cache_dir: Path) -> TensorD
         raise CorruptFileError(f"{tarball} holds {counts} images, expected {_EXPECTED_COUNTS}")
     splits = [_canonical(np.stack(images[s]), np.asarray(labels[s])) for s in ("train", "test")]
     save_tensors(cached, [{"x": x, "y": y} for x, y in splits])
-    return _cifar_tensors(variant, splits, f"{tarball} (sha256 {checksum})")
+    return _splits(splits, f"{tarball} (sha256 {checksum})")
 
 
 def _canonical(images_hwc: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,9 +310,9 @@ def _canonical(images_hwc: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor
     return x, torch.as_tensor(labels[order], dtype=torch.long)
 
 
-def _cifar_tensors(variant: str, splits, source: str) -> TensorData:
+def _splits(splits, source: str) -> Splits:
     (train_x, train_y), (test_x, test_y) = splits
-    return TensorData(variant, train_x, train_y, test_x, test_y, CIFAR_MEAN, CIFAR_STD, source)
+    return Splits(train_x, train_y, test_x, test_y, source)
 
 
 def normalize(x_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

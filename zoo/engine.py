@@ -129,6 +129,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     device, log, kd = opts.device, opts.log, recipe.distill
     if kd and teacher is None:
         raise ValueError("the recipe distills but no teacher was given")
+    if recipe.augment and data.augmentation != "crop_flip":
+        raise ValueError(f"the recipe augments, but dataset {data.variant!r} registers no augmentation policy")
     generator = torch.Generator(device=device).manual_seed(seed)
     train_idx = stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED).to(device)
     train_x, train_y = data.train_x.to(device)[train_idx], data.train_y.to(device)[train_idx]

@@ -2,14 +2,21 @@
 
 A row trains one `student` on `dataset`, optionally distilling from the model trained by another row
 (`teacher`, a row id per tier). Recipes exist per tier; a row without a recipe for a tier is not part
-of it. `reference` is the study's published accuracy: shown beside measured values, never gated on.
-`control` names the same student's row without distillation, for the leaderboard's delta.
+of it. `control` names the same student's row without distillation, for the leaderboard's delta.
+
+Two kinds of rows, never mixed:
+  faithful   `study` names the record (zoo.study) whose recipe the row's full tier runs exactly: loss
+             scaling, dropout, augmentation, epochs, subset, alpha and T. Its figures (best and last
+             epoch, and how the study selected them) are shown beside the full tier, never gated on.
+  corrected  `correction` says what kdbench changes against the study (per-sample KL, an
+             augmentation-controlled baseline); such a row has no study figure beside it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from zoo.recipes import Distill, ModelSpec, Recipe
+from zoo.study import StudyRef
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,8 @@ class Pair:
     student: ModelSpec
     recipes: dict[str, Recipe]
     teacher: dict[str, str] = field(default_factory=dict)  # tier -> teacher row id
-    reference: float | None = None
+    study: StudyRef | None = None
+    correction: str = ""
     control: str | None = None
     note: str = ""
     markers: tuple[str, ...] = ()
@@ -30,19 +38,19 @@ class Pair:
 
 
 # ---------------------------------------------------------------------------------------------- MNIST
-# Study recipes (its code): teacher SGD 0.01, momentum 0.9, wd 5e-4, 50 epochs, batch 128; students the
-# same optimiser for 10 epochs at lr 0.01 or 0.1; KD T=20, alpha=0.7; unlabeled KD T=10, alpha=1.
+# Study scripts: teacher SGD 0.01, momentum 0.9, wd 5e-4, 50 epochs, batch 128; students (student,
+# distill and unlabeled scripts) `optim.SGD(params, lr, momentum=0.9)`, no weight decay, 10 epochs at
+# lr 0.01 or 0.1; KD T=20, alpha=0.7; unlabeled KD T=10, soft term only. Both KD scripts use
+# nn.KLDivLoss()'s element-wise mean (the per-sample KL / 10) times 2: the faithful rows do too.
 # Quick tier: teacher 3 epochs on all data; students see a 10% stratified subset for 5 epochs, where
 # the KD gain is larger than the seed spread; MNIST is cheap enough for 3 seeds by default.
 _MNIST_TEACHER = Recipe(epochs=50, batch_size=128, optimizer="sgd", lr=0.01, weight_decay=5e-4, schedule_name="study")
-_MNIST_STUDENT = _MNIST_TEACHER.replace(epochs=10)
+_MNIST_STUDENT = _MNIST_TEACHER.replace(epochs=10, weight_decay=0.0)
 _MNIST_QUICK_TEACHER = _MNIST_TEACHER.replace(epochs=3, schedule_name="quick")
 _MNIST_QUICK_STUDENT = _MNIST_STUDENT.replace(epochs=5, train_subset=0.1, schedule_name="quick")
-_MNIST_KD = Distill(alpha=0.7, temperature=20)
-# With the per-sample KL, lr 0.1 diverges in the first epoch (measured); this row keeps the study's own
-# MNIST loss scaling (nn.KLDivLoss() element-wise mean, i.e. KL / 10, times 2), under which it trains.
-_MNIST_KD_STUDY_SCALING = Distill(alpha=0.7, temperature=20, kl_reduction="elementwise", kl_scale=2.0)
-_MNIST_UNLABELED = Distill(alpha=1.0, temperature=10, unlabeled=True)
+_MNIST_KD = Distill(alpha=0.7, temperature=20, kl_reduction="elementwise", kl_scale=2.0)
+_MNIST_UNLABELED = Distill(alpha=1.0, temperature=10, kl_reduction="elementwise", kl_scale=2.0, unlabeled=True)
+_PER_SAMPLE = "per-sample KL (batchmean) instead of the study's element-wise mean x 2"
 
 
 def _mnist_student(lr: float, distill: Distill | None) -> dict[str, Recipe]:
@@ -52,63 +60,104 @@ def _mnist_student(lr: float, distill: Distill | None) -> dict[str, Recipe]:
     }
 
 
+def _poster(script: str, figure: float) -> StudyRef:
+    return StudyRef(f"mnist/{script}", poster=figure)
+
+
 _MNIST_T = {"quick": "mnist-mlp1200-teacher", "full": "mnist-mlp1200-teacher"}
+_MLP800 = ModelSpec.of("mlp800")
 
 MNIST_PAIRS = [
     Pair("mnist-mlp1200-teacher", "mnist", ModelSpec.of("mlp1200"),
-         {"quick": _MNIST_QUICK_TEACHER, "full": _MNIST_TEACHER}, reference=98.30,
+         {"quick": _MNIST_QUICK_TEACHER, "full": _MNIST_TEACHER}, study=_poster("teacher_mnist.py", 98.30),
          note="teacher; dropout 0.8 after each hidden layer"),
-    Pair("mnist-mlp800-lr0.01", "mnist", ModelSpec.of("mlp800"), _mnist_student(0.01, None), reference=98.10),
-    Pair("mnist-mlp800-lr0.1", "mnist", ModelSpec.of("mlp800"), _mnist_student(0.1, None), reference=97.75),
-    Pair("mnist-mlp800-kd-lr0.01", "mnist", ModelSpec.of("mlp800"), _mnist_student(0.01, _MNIST_KD),
-         teacher=_MNIST_T, reference=98.18, control="mnist-mlp800-lr0.01"),
-    Pair("mnist-mlp800-kd-lr0.1", "mnist", ModelSpec.of("mlp800"), _mnist_student(0.1, _MNIST_KD_STUDY_SCALING),
-         teacher=_MNIST_T, reference=98.50, control="mnist-mlp800-lr0.1",
-         note="study's loss scaling (element-wise KL x2): the per-sample KL diverges at lr 0.1"),
-    Pair("mnist-mlp800-kd-unlabeled", "mnist", ModelSpec.of("mlp800"), _mnist_student(0.01, _MNIST_UNLABELED),
-         teacher=_MNIST_T, control="mnist-mlp800-lr0.01",
+    Pair("mnist-mlp800-lr0.01", "mnist", _MLP800, _mnist_student(0.01, None),
+         study=_poster("student_mnist.py lr 0.01", 98.10)),
+    Pair("mnist-mlp800-lr0.1", "mnist", _MLP800, _mnist_student(0.1, None),
+         study=_poster("student_mnist.py lr 0.1", 97.75)),
+    Pair("mnist-mlp800-kd-lr0.01", "mnist", _MLP800, _mnist_student(0.01, _MNIST_KD), teacher=_MNIST_T,
+         study=_poster("distill_mnist.py lr 0.01", 98.18), control="mnist-mlp800-lr0.01"),
+    Pair("mnist-mlp800-kd-lr0.1", "mnist", _MLP800, _mnist_student(0.1, _MNIST_KD), teacher=_MNIST_T,
+         study=_poster("distill_mnist.py lr 0.1", 98.50), control="mnist-mlp800-lr0.1"),
+    Pair("mnist-mlp800-kd-unlabeled-lr0.01", "mnist", _MLP800, _mnist_student(0.01, _MNIST_UNLABELED),
+         teacher=_MNIST_T, study=_poster("distill_mnist_unlabeled.py lr 0.01", 97.69), control="mnist-mlp800-lr0.01",
          note="transfer set is the training images without their labels (alpha=1)"),
+    Pair("mnist-mlp800-kd-unlabeled-lr0.1", "mnist", _MLP800, _mnist_student(0.1, _MNIST_UNLABELED),
+         teacher=_MNIST_T, study=_poster("distill_mnist_unlabeled.py lr 0.1", 98.16), control="mnist-mlp800-lr0.1",
+         note="transfer set is the training images without their labels (alpha=1)"),
+    Pair("mnist-mlp800-kd-lr0.01-batchmean", "mnist", _MLP800,
+         _mnist_student(0.01, Distill(alpha=0.7, temperature=20)), teacher=_MNIST_T, correction=_PER_SAMPLE,
+         control="mnist-mlp800-lr0.01", note="at lr 0.1 the per-sample KL diverges in the first epoch (measured)"),
+    Pair("mnist-mlp800-kd-unlabeled-lr0.01-batchmean", "mnist", _MLP800,
+         _mnist_student(0.01, Distill(alpha=1.0, temperature=10, unlabeled=True)), teacher=_MNIST_T,
+         correction=_PER_SAMPLE, control="mnist-mlp800-lr0.01"),
 ]
 
 # -------------------------------------------------------------------------------------- CIFAR-10 CNN
-# Study recipes: Adam 1e-3, batch 128, 30 epochs, no lr schedule; KD from ResNet-18 with T=20,
-# alpha=0.9; the 5% rows train 50 epochs, KD alpha=0.95, T=2. The study's dropout-0.5 baseline was
-# trained without augmentation while its KD runs used it: `-noaug` keeps that faithful row, the
-# other rows all augment (the controlled comparison).
+# Study recipes (records.csv): Adam 1e-3, batch 128, 30 epochs, no lr schedule; the KD loss is
+# nn.KLDivLoss()'s element-wise mean (KL / 10) x alpha T^2. Default KD: alpha 0.9, T 20 from ResNet-18.
+# Its dropout-0.5 baseline (base_cnn) trained without augmentation, all else with it. The 5% rows
+# (base_cnn_subset, cnn_distill_subset) train 50 epochs with dropout 0.0; default KD alpha 0.95, T 2.
+# Grid-cell rows run the cell the poster printed (the best of its grid, picked on the test set).
 # Quick tier: students see 10% of the training set (5% rows: 5%) for a few epochs; the teacher is
 # the same CNN trained on all 50k images (CPU minutes), stronger because it sees 10x more data.
-# Full tier: the teacher is ResNet-18 trained by its own row (a GPU job).
+# Full tier: the study's recipes, the teacher is ResNet-18 trained by its own row (a GPU job).
 _CNN = Recipe(epochs=30, batch_size=128, optimizer="adam", lr=1e-3, augment=True, schedule_name="study")
 _CNN_QUICK = _CNN.replace(epochs=8, train_subset=0.1, seeds=1, schedule_name="quick")
 _CNN_5PCT = _CNN.replace(epochs=50, train_subset=0.05)
 _CNN_5PCT_QUICK = _CNN_5PCT.replace(epochs=12, seeds=1, schedule_name="quick")
-_CNN_KD = Distill(alpha=0.9, temperature=20)
-_CNN_5PCT_KD = Distill(alpha=0.95, temperature=2)
 _CNN_T = {"quick": "cifar10-cnn5-teacher", "full": "cifar10-resnet18"}
 
 
-def _cnn(recipe: Recipe, quick: Recipe, **changes) -> dict[str, Recipe]:
-    return {"quick": quick.replace(**changes), "full": recipe.replace(**changes)}
+def _kd(alpha: float, temperature: float, kl_reduction: str = "elementwise") -> Distill:
+    return Distill(alpha=alpha, temperature=temperature, kl_reduction=kl_reduction)
+
+
+def _cnn(recipe: Recipe, quick: Recipe | None, **changes) -> dict[str, Recipe]:
+    recipes = {"full": recipe.replace(**changes)}
+    if quick is not None:
+        recipes["quick"] = quick.replace(**changes)
+    return recipes
+
+
+def _cnn_row(row_id: str, dropout: float, recipes: dict[str, Recipe], **kwargs) -> Pair:
+    kd = any(r.distill for r in recipes.values())
+    return Pair(row_id, "cifar10", ModelSpec.of("cnn5", dropout=dropout), recipes,
+                teacher={t: _CNN_T[t] for t in recipes} if kd else {}, markers=("resnet",) if kd else (), **kwargs)
+
+
+def _grid_cell(base: str, dropout: float, recipe: Recipe, alpha: float, temperature: float, grid: str,
+               control: str) -> Pair:
+    cell = f"{grid}/alpha_{alpha:g}_Temp_{temperature:g}"
+    return _cnn_row(f"{base}-a{alpha:g}-t{temperature:g}", dropout, _cnn(recipe, None, distill=_kd(alpha, temperature)),
+                    study=StudyRef(f"experiments/{cell}", grid_cell=True), control=control)
 
 
 CNN_PAIRS = [
     Pair("cifar10-cnn5-teacher", "cifar10", ModelSpec.of("cnn5", dropout=0.0),
          {"quick": _CNN.replace(epochs=4, seeds=1, schedule_name="quick")},
          note="quick-tier CNN teacher: the student architecture trained on all 50k images"),
-    Pair("cifar10-cnn5-d0.5-noaug", "cifar10", ModelSpec.of("cnn5", dropout=0.5), _cnn(_CNN, _CNN_QUICK, augment=False),
-         reference=83.51, note="faithful to the study: its dropout baseline had no augmentation"),
-    Pair("cifar10-cnn5-d0.5", "cifar10", ModelSpec.of("cnn5", dropout=0.5), _cnn(_CNN, _CNN_QUICK),
-         note="controlled baseline: augmentation as in the KD rows"),
-    Pair("cifar10-cnn5-d0", "cifar10", ModelSpec.of("cnn5", dropout=0.0), _cnn(_CNN, _CNN_QUICK), reference=84.74),
-    Pair("cifar10-cnn5-d0.5-kd", "cifar10", ModelSpec.of("cnn5", dropout=0.5), _cnn(_CNN, _CNN_QUICK, distill=_CNN_KD),
-         teacher=_CNN_T, reference=84.49, control="cifar10-cnn5-d0.5", markers=("resnet",)),
-    Pair("cifar10-cnn5-d0-kd", "cifar10", ModelSpec.of("cnn5", dropout=0.0), _cnn(_CNN, _CNN_QUICK, distill=_CNN_KD),
-         teacher=_CNN_T, reference=85.69, control="cifar10-cnn5-d0", markers=("resnet",)),
-    Pair("cifar10-cnn5-5pct", "cifar10", ModelSpec.of("cnn5", dropout=0.5), _cnn(_CNN_5PCT, _CNN_5PCT_QUICK),
-         reference=65.86, note="5% of the training set"),
-    Pair("cifar10-cnn5-5pct-kd", "cifar10", ModelSpec.of("cnn5", dropout=0.5),
-         _cnn(_CNN_5PCT, _CNN_5PCT_QUICK, distill=_CNN_5PCT_KD), teacher=_CNN_T, reference=66.71,
-         control="cifar10-cnn5-5pct", markers=("resnet",), note="5% of the training set"),
+    _cnn_row("cifar10-cnn5-d0.5-noaug", 0.5, _cnn(_CNN, _CNN_QUICK, augment=False),
+             study=StudyRef("experiments/base_cnn"), note="the study's dropout baseline had no augmentation"),
+    _cnn_row("cifar10-cnn5-d0.5", 0.5, _cnn(_CNN, _CNN_QUICK),
+             correction="augmentation-controlled baseline: augmented like the KD rows"),
+    _cnn_row("cifar10-cnn5-d0", 0.0, _cnn(_CNN, _CNN_QUICK), study=StudyRef("experiments/base_cnn/nodropout")),
+    _cnn_row("cifar10-cnn5-d0.5-kd", 0.5, _cnn(_CNN, _CNN_QUICK, distill=_kd(0.9, 20)),
+             study=StudyRef("experiments/cnn_distill"), control="cifar10-cnn5-d0.5-noaug",
+             note="the study compared it with its unaugmented baseline"),
+    _cnn_row("cifar10-cnn5-d0-kd", 0.0, _cnn(_CNN, _CNN_QUICK, distill=_kd(0.9, 20)),
+             study=StudyRef("experiments/cnn_distill/nodropout"), control="cifar10-cnn5-d0"),
+    _cnn_row("cifar10-cnn5-d0.5-kd-batchmean", 0.5, _cnn(_CNN, _CNN_QUICK, distill=_kd(0.9, 20, "batchmean")),
+             correction=f"{_PER_SAMPLE.split(' x 2')[0]}, against the augmentation-controlled baseline",
+             control="cifar10-cnn5-d0.5"),
+    _grid_cell("cifar10-cnn5-d0.5-kd", 0.5, _CNN, 0.95, 2, "cnn_distill_alpha_temp", "cifar10-cnn5-d0.5-noaug"),
+    _grid_cell("cifar10-cnn5-d0-kd", 0.0, _CNN, 0.5, 1.5, "cnn_distill_nodropout_alpha_temp", "cifar10-cnn5-d0"),
+    _cnn_row("cifar10-cnn5-5pct", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK),
+             study=StudyRef("experiments/base_cnn_subset"), note="5% of the training set"),
+    _cnn_row("cifar10-cnn5-5pct-kd", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK, distill=_kd(0.95, 2)),
+             study=StudyRef("experiments/cnn_distill_subset/alpha_0.95_Temp_2"), control="cifar10-cnn5-5pct",
+             note="5% of the training set; the default recipe of cnn_distill_subset, whose metrics its grid cell holds"),
+    _grid_cell("cifar10-cnn5-5pct-kd", 0.0, _CNN_5PCT, 0.01, 20, "cnn_distill_subset", "cifar10-cnn5-5pct"),
 ]
 
 # ---------------------------------------------------------------------------- CIFAR-10 ResNet-18 section
@@ -143,23 +192,24 @@ def _teacher_row(name: str, study: Recipe, **kwargs) -> Pair:
                 note="ResNet-18 teacher (bearpaw recipe)")
 
 
-def _kd_row(teacher: str, epochs: int, reference: float) -> Pair:
+def _kd_row(teacher: str, epochs: int, record: str) -> Pair:
     return Pair(f"cifar10-resnet18-kd-{teacher}", "cifar10", ModelSpec.of("resnet18"),
-                _deep(_DEEP.replace(epochs=epochs), _DEEP_KD), reference=reference, control="cifar10-resnet18",
+                _deep(_DEEP.replace(epochs=epochs), _DEEP_KD), study=StudyRef(f"experiments/resnet18_distill/{record}"),
+                control="cifar10-resnet18",
                 teacher={t: f"cifar10-{teacher}" for t in ("quick", "fast", "full")}, markers=("resnet", "deep"))
 
 
 DEEP_PAIRS = [
-    Pair("cifar10-resnet18", "cifar10", ModelSpec.of("resnet18"), _deep(_DEEP), reference=94.175,
+    Pair("cifar10-resnet18", "cifar10", ModelSpec.of("resnet18"), _deep(_DEEP), study=StudyRef("experiments/base_resnet18"),
          markers=("resnet", "deep"), note="student of the ResNet-18 section; full-tier teacher of the CNN"),
     _teacher_row("wrn28_10", _DEEP.replace(milestones=(60, 120, 160), gamma=0.2)),
     _teacher_row("preresnet110", _DEEP.replace(epochs=164, milestones=(81, 122), weight_decay=1e-4)),
     _teacher_row("densenet100", _DEEP.replace(epochs=300, batch_size=64, milestones=(150, 225), weight_decay=1e-4)),
     _teacher_row("resnext29_8x64d", _DEEP.replace(epochs=300, milestones=(150, 225))),
-    _kd_row("wrn28_10", 170, 94.333),
-    _kd_row("preresnet110", 170, 94.531),
-    _kd_row("densenet100", 200, 94.729),
-    _kd_row("resnext29_8x64d", 175, 94.788),
+    _kd_row("wrn28_10", 170, "wrn_teacher"),
+    _kd_row("preresnet110", 170, "preresnet_teacher"),
+    _kd_row("densenet100", 200, "densenet_teacher"),
+    _kd_row("resnext29_8x64d", 175, "resnext_teacher"),
 ]
 
 PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS
@@ -184,16 +234,21 @@ def pairs_for(tier: str) -> list[Pair]:
 
 
 def _check_table() -> None:
+    from zoo.data import dataset_spec
+
     ids = [p.id for p in PAIRS]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
         raise ValueError(f"duplicate pair ids: {sorted(duplicates)}")
     for pair in PAIRS:
+        dataset_spec(pair.dataset)  # a registered dataset, or an error listing them
         for tier, recipe in pair.recipes.items():
             if recipe.distill and tier not in pair.teacher:
                 raise ValueError(f"{pair.id}: tier {tier!r} distills but names no teacher row")
             if tier in pair.teacher and tier not in get_pair(pair.teacher[tier]).recipes:
                 raise ValueError(f"{pair.id}: teacher row {pair.teacher[tier]!r} has no {tier!r} recipe")
+        if pair.study and pair.correction:
+            raise ValueError(f"{pair.id}: a corrected row stands beside no study figure; drop `study` or `correction`")
 
 
 _check_table()

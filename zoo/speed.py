@@ -35,6 +35,9 @@ def plain_epoch_images_per_s(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return len(x) / (time.perf_counter() - start)
 
 
+MAX_IMAGES = 6000  # per round and side: a second or a few on a CPU, so rounds interleave finely
+
+
 @dataclasses.dataclass
 class EngineSpeed:
     ratios: list[float]  # engine / plain images/s, one per round
@@ -49,13 +52,15 @@ class EngineSpeed:
 
 def engine_speed(pair: Pair, tier: str, data: TensorData, opts: TrainOptions, rounds: int = 5) -> EngineSpeed:
     """One epoch of `pair`'s recipe through the engine against the plain loop, `rounds` times each."""
-    recipe = pair.recipes[tier].replace(epochs=1, test_subset=0.01)
+    recipe = pair.recipes[tier]
+    fraction = min(recipe.train_subset, MAX_IMAGES / len(data.train_y))  # full tiers: a slice of an epoch
+    recipe = recipe.replace(epochs=1, train_subset=fraction, test_subset=0.01)
     device = opts.device
     quiet = dataclasses.replace(opts, log=lambda line: None)
     seed_everything(0, device)
     teacher = get_pair(pair.teacher[tier]).student.build(data.num_classes) if recipe.distill else None
     engine_model, plain_model = pair.student.build(data.num_classes), pair.student.build(data.num_classes).to(device)
-    idx = stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED)
+    idx = stratified_subset(data.train_y, fraction, SUBSET_SEED)
     x = normalize(data.train_x[idx].to(device), *normalization(data, device))
     y = data.train_y[idx].to(device)
     optimizer = make_optimizer(plain_model, recipe)

@@ -86,6 +86,13 @@ def welch(a: list[float], b: list[float]) -> float | None:
     return float(_scipy.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def welch_one_sided(a: list[float], b: list[float], margin: float = 0.0) -> float | None:
+    """One-sided p-value of Welch's t-test that mean(a) - mean(b) > -margin (None if undefined)."""
+    if len(a) < 2 or len(b) < 2 or (statistics.variance(a) == 0 and statistics.variance(b) == 0):
+        return None
+    return float(_scipy.ttest_ind([v + margin for v in a], b, equal_var=False, alternative="greater").pvalue)
+
+
 def minimum_detectable_effect(sigma: float, n_per_arm: int) -> float:
     """Smallest true difference of means that n seeds per arm detect with 80% power at alpha 0.05."""
     return (Z_ALPHA_TWO_SIDED + Z_POWER) * sigma * math.sqrt(2 / n_per_arm)
