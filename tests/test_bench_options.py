@@ -68,3 +68,16 @@ def test_a_session_matching_nothing_touches_no_report(tmp_path):
     assert result.returncode == 5
     assert {p.name: p.read_bytes() for p in (REPO / "reports").glob("*.md")} == before
     assert not (tmp_path / "results").exists()
+
+
+def test_a_row_without_baseline_fails_under_strict(tmp_path, mnist_root):
+    """In CI (strict) a NEW row fails; outside it is skipped and listed."""
+    baselines = tmp_path / "baselines" / "quick" / "mnist" / "cpu"
+    baselines.mkdir(parents=True)
+    (baselines / "other.json").write_text("{}")  # the folder is there, this row's baseline is not
+    args = ["-k", "test_pair and mnist-mlp800-lr0.01 and not kd", "--seeds", "1", "--baselines-dir",
+            str(tmp_path / "baselines"), "--data-root", str(mnist_root)]
+    strict = _bench(*args, env={"CI": "true"}, tmp_path=tmp_path)
+    assert strict.returncode == 1 and "NEW mnist-mlp800-lr0.01 under --strict-baselines" in strict.stdout
+    loose = _bench(*args, tmp_path=tmp_path)
+    assert loose.returncode == 0 and "NEW mnist-mlp800-lr0.01" in loose.stdout

@@ -203,6 +203,17 @@ def test_timing_regression_is_confirmed_by_a_rerun(tmp_path):
     assert store.judge(record(acc=(90.0,)), remeasure=lambda: pytest.fail("no rerun expected")).status == "fail"
 
 
+def test_smoke_rows_gate_neither_accuracy_nor_kl():
+    def smoke(kl):
+        r = record(acc=(), kl=(), speed=(100.0,))
+        r["metrics"] = {"params": 1000, "gmacs": 0.5, "train_images_per_s": [100.0], "train_loss_drop": [0.3],
+                        "test_accuracy_ungated": [10.0], "teacher_kl_ungated": [kl], "teacher_agreement": [12.0]}
+        return r
+
+    findings = statuses(smoke(0.136), smoke(0.037), {})  # the Xeon-vs-EPYC case of the issue
+    assert "teacher_kl_ungated" not in findings and set(findings.values()) == {"ok"}
+
+
 def test_what_n_seeds_can_detect():
     # the brief's example: ResNet-18 sd 0.14 pt; the WRN teacher's +0.16 pt needs ~13 seeds per arm
     assert seeds_needed(0.14, 0.16) == 13

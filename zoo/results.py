@@ -42,13 +42,17 @@ def device_name(device: torch.device) -> str:
 
 
 def provenance(device: torch.device, command: str | None = None) -> dict:
-    """Where a result came from: code, machine, software, time."""
+    """Where a result came from: code, machine, software, time.
+
+    `dirty` is set by uncommitted changes to the code; baselines and reports (which a recording
+    session itself rewrites) do not count.
+    """
     import torchvision
 
     return {
         "command": command or " ".join(sys.argv),
         "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!baselines", ":!reports")),
         "machine": platform.node(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
