@@ -17,7 +17,7 @@ BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 def test_quick_leaderboards_cover_every_row(tmp_path):
     paths, skipped = write_leaderboards(BASELINES / "quick", tmp_path, tier="quick")
     assert skipped == []
-    assert {p.name for p in paths} == {"quick-mnist-cpu.md", "quick-cifar10-cpu.md"}
+    assert {p.name for p in paths} == {"quick-mnist-cpu.md", "quick-cifar10-cpu.md", "claims-quick-cpu.md"}
     text = "".join(p.read_text() for p in paths)
     for pair in pairs_for("quick"):
         assert f"| {pair.id} " in text
@@ -43,7 +43,8 @@ def test_skipped_input_is_reported_and_an_empty_source_fails(tmp_path):
     (folder / "damaged.json").write_text('{"schema": ')
     (folder / "foreign.json").write_text(json.dumps({"schema": 1, "id": "old"}))
     paths, skipped = write_leaderboards(tmp_path, tmp_path / "out")
-    assert len(paths) == 1 and {s.split(":")[0].rsplit("/", 1)[1] for s in skipped} == {"damaged.json", "foreign.json"}
+    assert [p.name for p in paths] == ["quick-mnist-cpu.md", "claims-quick-cpu.md"]
+    assert {s.split(":")[0].rsplit("/", 1)[1] for s in skipped} == {"damaged.json", "foreign.json"}
     with pytest.raises(LeaderboardSourceError, match="not a folder"):
         write_leaderboards(tmp_path / "nothing-here", tmp_path / "out")
     empty = tmp_path / "empty"
@@ -61,7 +62,7 @@ def test_a_partial_session_drops_no_row(tmp_path):
         folder = tmp_path / session / "quick" / "mnist" / "cpu"
         folder.mkdir(parents=True)
         shutil.copy(BASELINES / "quick" / "mnist" / "cpu" / name, folder)
-    (path,), _ = write_leaderboards(tmp_path, tmp_path / "out")
+    (path, _claims), _ = write_leaderboards(tmp_path, tmp_path / "out")
     text = path.read_text()
     assert "| mnist-mlp800-lr0.01 " in text and "| mnist-mlp800-lr0.1 " in text
 

@@ -86,3 +86,15 @@ def test_full_k_resnet_selects_exactly_the_resnet18_section():
 
 def test_default_tier_is_quick():
     assert collect() == {p.id for p in pairs_for("quick")}
+
+
+def test_every_committed_baseline_belongs_to_a_benchmark():
+    """A row renamed or removed must take its baseline along: an orphan would stand on the leaderboard."""
+    import json
+
+    pair_ids = {p.id for p in PAIRS}
+    for path in (REPO / "baselines").rglob("*.json"):
+        record = json.loads(path.read_text())
+        if record["kind"] == "pair":
+            assert record["id"] in pair_ids, f"{path}: no row {record['id']!r} in zoo/pairs.py"
+        assert path.stem == record["id"] and path.parts[-4:-1] == (record["tier"], record["dataset"], record["device"])

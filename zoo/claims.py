@@ -130,4 +130,4 @@ def render_claims(tier: str, device: str, records: list[dict]) -> str:
         "own KD gain where it printed both figures) with 80% power.",
         "" if study else "This tier does not run the study's recipes: its verdicts are about kdbench's shrunk "
         "recipes, not the study's.", "",
-        table.to_markdown(index=False), ""])
+        table.to_markdown(index=False, disable_numparse=True), ""])

@@ -141,7 +141,7 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
     elif any(r.get("study") for r in pairs):
         lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
     if pairs:
-        lines += [pair_table(pairs).to_markdown(index=False), ""]
+        lines += [pair_table(pairs).to_markdown(index=False, disable_numparse=True), ""]
         gated = [r["metrics"]["test_accuracy"] for r in pairs if r["metrics"].get("test_accuracy")]
         sigma, df = pooled_std(gated)
         if sigma is not None:
@@ -160,14 +160,14 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
         if notes:
             lines += ["Notes:", *notes, ""]
     if speed:
-        lines += ["## Inference speed", "", speed_table(speed).to_markdown(index=False), "",
+        lines += ["## Inference speed", "", speed_table(speed).to_markdown(index=False, disable_numparse=True), "",
                   f"Measured on {speed[0]['provenance']['device_name']} by pytest-benchmark (median of rounds).", ""]
     if engine:
         lines += ["## Training engine against a plain PyTorch loop (same run, interleaved rounds)", "",
-                  engine_table(engine).to_markdown(index=False), ""]
+                  engine_table(engine).to_markdown(index=False, disable_numparse=True), ""]
     if loader:
         lines += ["## Training data path against a naive per-sample DataLoader (same run)", "",
-                  loader_table(loader).to_markdown(index=False), ""]
+                  loader_table(loader).to_markdown(index=False, disable_numparse=True), ""]
     return "\n".join(lines)
 
 
