@@ -5,9 +5,8 @@ import pytest
 
 from zoo.measure import LoadMonitor
 from zoo.pairs import get_pair
-from zoo.recipes import stable_hash
 from zoo.results import SCHEMA
-from zoo.runner import CODE_VERSION
+from zoo.runner import CODE_VERSION, timing_recipe_hash
 from zoo.speed import engine_speed
 
 pytestmark = pytest.mark.speed
@@ -32,7 +31,7 @@ def test_engine_speed(row, bench):
             "schema": SCHEMA, "kind": "engine", "id": f"engine-speed-{row}", "tier": bench.tier,
             "dataset": pair.dataset, "dataset_fingerprint": data.fingerprint, "device": bench.session.opts.device.type,
             "switches": bench.session.switches, "student": str(pair.student), "recipe": recipe.as_dict(),
-            "recipe_hash": stable_hash(pair.student, recipe.training_dict(), "engine-speed"),
+            "recipe_hash": timing_recipe_hash(pair, recipe, "engine-speed"),
             "code_version": CODE_VERSION, "seeds": [],
             "metrics": {"engine_speed_ratio": [speed.ratio]}, "load": load.result.as_dict(),
             "summary": {"ratios": speed.ratios, "engine_images_per_s": speed.engine_images_per_s,

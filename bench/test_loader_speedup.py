@@ -18,8 +18,7 @@ from zoo.data import stratified_subset
 from zoo.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
 from zoo.measure import LoadMonitor
 from zoo.pairs import get_pair
-from zoo.runner import CODE_VERSION
-from zoo.recipes import stable_hash
+from zoo.runner import CODE_VERSION, timing_recipe_hash
 from zoo.results import SCHEMA
 
 pytestmark = pytest.mark.speed
@@ -80,7 +79,7 @@ def test_loader_speedup(case, bench):
             "schema": SCHEMA, "kind": "loader", "id": f"loader-speedup-{case}", "tier": bench.tier,
             "dataset": pair.dataset, "dataset_fingerprint": data.fingerprint, "device": "cpu",
             "switches": bench.session.switches, "student": str(pair.student),
-            "recipe": recipe.as_dict(), "recipe_hash": stable_hash(pair.student, recipe.training_dict(), "loader"),
+            "recipe": recipe.as_dict(), "recipe_hash": timing_recipe_hash(pair, recipe, "loader"),
             "code_version": CODE_VERSION, "seeds": [0],
             "metrics": {"loader_speedup": [ours / naive]}, "load": load.result.as_dict(),
             "summary": {"kdbench_images_per_s": ours, "naive_images_per_s": naive, "images": recipe.train_subset},

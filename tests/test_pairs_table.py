@@ -98,3 +98,28 @@ def test_every_committed_baseline_belongs_to_a_benchmark():
         if record["kind"] == "pair":
             assert record["id"] in pair_ids, f"{path}: no row {record['id']!r} in zoo/pairs.py"
         assert path.stem == record["id"] and path.parts[-4:-1] == (record["tier"], record["dataset"], record["device"])
+
+
+def test_every_committed_baseline_matches_the_current_recipe():
+    """A recipe change must re-record its baselines in the same commit: CI would refuse them as incompatible."""
+    import json
+
+    from bench.test_engine_speed import CASES as ENGINE_ROWS
+    from bench.test_loader_speedup import CASES as LOADER_ROWS
+    from zoo.runner import recipe_hash, timing_recipe_hash
+
+    for path in (REPO / "baselines").rglob("*.json"):
+        record = json.loads(path.read_text())
+        tier, kind = record["tier"], record["kind"]
+        if kind == "pair":
+            expected = recipe_hash(get_pair(record["id"]), tier)
+        elif kind == "engine":
+            row = record["id"].removeprefix("engine-speed-")
+            assert row in ENGINE_ROWS, path
+            expected = timing_recipe_hash(get_pair(row), get_pair(row).recipes[tier], "engine-speed")
+        elif kind == "loader":
+            pair = get_pair(LOADER_ROWS[record["id"].removeprefix("loader-speedup-")])
+            expected = timing_recipe_hash(pair, pair.recipes[tier].replace(epochs=1), "loader")
+        else:
+            continue  # inference speed: hashed on the model and batch alone
+        assert record["recipe_hash"] == expected, f"{path} was recorded for another recipe: re-record it"

@@ -66,6 +66,11 @@ def recipe_hash(pair: Pair, tier: str) -> str:
     return stable_hash(pair.student, pair.dataset, pair.recipes[tier].training_dict(), teacher)
 
 
+def timing_recipe_hash(pair: Pair, recipe, kind: str) -> str:
+    """Hash of what a timing benchmark of `kind` ('engine-speed', 'loader') measures on `pair`'s `recipe`."""
+    return stable_hash(pair.student, recipe.training_dict(), kind)
+
+
 def run_key(pair: Pair, tier: str, seed: int, session: Session) -> str:
     """Everything that determines the model a row trains with one seed (the teacher-cache key)."""
     return stable_hash(recipe_hash(pair, tier), session.dataset(pair.dataset).fingerprint, seed,
