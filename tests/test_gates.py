@@ -186,6 +186,16 @@ def test_in_run_ratio_is_gated_on_any_machine():
     assert statuses(engine(0.92 / 1.5, {"device_name": "Intel Xeon"}), base, {}) == {"engine_speed_ratio": "regressed"}
 
 
+def test_loader_speedup_is_not_gated_on_a_busy_machine():
+    def loader(ratio, busy):
+        r = record(acc=(), kl=(), speed=(), busy=busy)
+        r["metrics"] = {"loader_speedup": [ratio]}
+        return r
+
+    assert statuses(loader(0.90, busy=True), loader(2.75, busy=False), {}) == {"loader_speedup": "not gated"}
+    assert statuses(loader(0.90, busy=False), loader(2.75, busy=False), {}) == {"loader_speedup": "regressed"}
+
+
 def test_timing_regression_is_confirmed_by_a_rerun(tmp_path):
     store = BaselineStore(tmp_path)
     store.update(record(), min_seeds=3)

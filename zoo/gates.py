@@ -37,7 +37,7 @@ df 4, 0.85% at df 8, 0.42% at df 16, 0.13% only as df grows without bound. Every
 states its own rate at its real df."""
 MIN_SPEED_RATIO = 0.7  # same machine, idle: a 1.5x slow-down (ratio 0.67) fails
 MIN_LATENCY_RATIO = 0.5  # batch-1 CPU latency is dispatch overhead, not FLOPs: seen 35% apart between processes
-MIN_IN_RUN_RATIO = 0.8  # both sides timed interleaved in one process: a 1.5x slow-down of kdbench (0.67) fails
+MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
 
 FAILING = ("regressed", "invalid")
 
@@ -196,10 +196,17 @@ class Throughput:
 
 @dataclass
 class InRunRatio:
-    """A speed ratio against a reference timed in the same process: gated on every machine."""
+    """A speed ratio against a reference timed in the same process: gated on every machine.
+
+    `alike_under_load`: both sides are the same kind of work (torch against torch), so a busy
+    neighbour slows them alike. The data-path speed-up is not: torch's thread pool suffers far more
+    from a competing process than per-sample Python does (measured: x2.75 idle, x0.90 next to a
+    second pytest), so it is not gated on a busy machine.
+    """
 
     metric: str
     min_ratio: float
+    alike_under_load: bool = True
 
     def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
         values = _pair_values(self, run, base, sources)
@@ -208,6 +215,10 @@ class InRunRatio:
         if any(v <= 0 for v in values[1]):
             return _invalid(run, self.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
         measured, expected, ratio = _speed_ratio(*values)
+        if not self.alike_under_load and run.get("load", {}).get("busy"):
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"ratio {ratio:.2f}; machine busy (other processes used {run['load']['others_cores']:.2f} "
+                           f"cores), and the two sides it compares respond differently to that", timing=True)
         status = "regressed" if ratio < self.min_ratio else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
                        f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",
@@ -241,7 +252,7 @@ CHECKS = [
     Throughput("infer_images_per_s", MIN_SPEED_RATIO),
     Throughput("latency_images_per_s", MIN_LATENCY_RATIO),
     InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
-    InRunRatio("loader_speedup", MIN_SPEED_RATIO),
+    InRunRatio("loader_speedup", MIN_SPEED_RATIO, alike_under_load=False),
 ]
 UNGATED = {
     "teacher_agreement": "top-1 agreement with the teacher is a coarse, bounded view of teacher_kl, which is gated",
