@@ -7,7 +7,8 @@
               over the rows of the same tier, dataset and device, leaving out rows whose spread is an
               outlier (zoo.stats.robust_pool). The student's KL to its teacher is compared on a log
               scale, where rows with different T pool well.
-  Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's. It
+  Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's
+              (training 0.7; inference 0.4, whose millisecond calls vary up to 1.9x between processes). It
               is gated only against a baseline from the same machine fingerprint (CPU or GPU model,
               cores, threads, torch version) and only when neither timing ran on a busy machine; it
               is reported as NOT GATED otherwise, never silently passed.
@@ -36,7 +37,7 @@ freedom, an unchanged run fails with the one-sided t-distribution probability P(
 df 4, 0.85% at df 8, 0.42% at df 16, 0.13% only as df grows without bound. Every accuracy finding
 states its own rate at its real df."""
 MIN_SPEED_RATIO = 0.7  # same machine, idle: a 1.5x slow-down (ratio 0.67) fails
-MIN_LATENCY_RATIO = 0.5  # batch-1 CPU latency is dispatch overhead, not FLOPs: seen 35% apart between processes
+MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
 
 FAILING = ("regressed", "invalid")
@@ -249,8 +250,8 @@ CHECKS = [
     Spread("test_accuracy", higher_is_better=True, floor=0.1),
     Spread("teacher_kl", higher_is_better=False, floor=math.log(1.1), log=True),
     Throughput("train_images_per_s", MIN_SPEED_RATIO),
-    Throughput("infer_images_per_s", MIN_SPEED_RATIO),
-    Throughput("latency_images_per_s", MIN_LATENCY_RATIO),
+    Throughput("infer_images_per_s", MIN_INFER_RATIO),
+    Throughput("latency_images_per_s", MIN_INFER_RATIO),
     InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
     InRunRatio("loader_speedup", MIN_SPEED_RATIO, alike_under_load=False),
 ]
