@@ -151,8 +151,14 @@ class Spread:
         return Finding(run["id"], self.metric, status, measured, expected, how)
 
 
-def _speed_ratio(run_values: list[float], base_values: list[float]) -> tuple[float, float, float]:
-    measured, expected = statistics.median(run_values), statistics.median(base_values)  # robust to one seed
+def _speed_ratio(check, run: dict, base: dict, sources: dict) -> tuple[float, float, float] | Finding | None:
+    """Medians of a speed metric (robust to one disturbed seed) and their ratio, or the finding that stops it."""
+    values = _pair_values(check, run, base, sources)
+    if not isinstance(values, tuple):
+        return values
+    if any(v <= 0 for v in values[1]):
+        return _invalid(run, check.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
+    measured, expected = statistics.median(values[0]), statistics.median(values[1])
     return measured, expected, measured / expected
 
 
@@ -173,12 +179,10 @@ class Throughput:
             return Finding(run["id"], self.metric, "not gated", None, None,
                            "the baseline did not measure it: its model came from the cache; re-record it cold",
                            timing=True)
-        values = _pair_values(self, run, base, sources)
-        if not isinstance(values, tuple):
-            return values
-        if any(v <= 0 for v in values[1]):
-            return _invalid(run, self.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
-        measured, expected, ratio = _speed_ratio(*values)
+        speed = _speed_ratio(self, run, base, sources)
+        if not isinstance(speed, tuple):
+            return speed
+        measured, expected, ratio = speed
         here, there = machine_fingerprint(run), machine_fingerprint(base)
         reason = None
         if here != there:
@@ -210,12 +214,10 @@ class InRunRatio:
     alike_under_load: bool = True
 
     def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
-        values = _pair_values(self, run, base, sources)
-        if not isinstance(values, tuple):
-            return values
-        if any(v <= 0 for v in values[1]):
-            return _invalid(run, self.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
-        measured, expected, ratio = _speed_ratio(*values)
+        speed = _speed_ratio(self, run, base, sources)
+        if not isinstance(speed, tuple):
+            return speed
+        measured, expected, ratio = speed
         if not self.alike_under_load and run.get("load", {}).get("busy"):
             return Finding(run["id"], self.metric, "not gated", measured, expected,
                            f"ratio {ratio:.2f}; machine busy (other processes used {run['load']['others_cores']:.2f} "
