@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parent
 
 
@@ -48,6 +47,9 @@ def pytest_addoption(parser):
     group.addoption("--reports-dir", default=None,
                     help="where a session's leaderboards go (default <results-dir>/reports); the committed "
                          "reports/ are regenerated from baselines/ by --update-baselines")
+    group.addoption("--history", default=os.environ.get("KDBENCH_HISTORY"),
+                    help="history store the session's results are added to (env KDBENCH_HISTORY; default "
+                         "<results-dir>/history.sqlite)")
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")

@@ -12,6 +12,8 @@ import torch
 from zoo.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.data import default_cache_dir
 from zoo.engine import TrainOptions
+from zoo.gates import LOUD
+from zoo.history import History, HistoryInputError
 from zoo.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.pairs import Pair, pairs_for
 from zoo.results import REPO, record_path, session_results_dir, write_record
@@ -119,7 +121,7 @@ class Bench:
                 write_record(path, verdict.record)
         self.verdicts[record["id"]] = verdict
         for finding in verdict.findings:
-            if finding.status in ("improved", "not gated"):
+            if finding.status in LOUD:
                 self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
         if verdict.status == "fail":
             pytest.fail(verdict.summary(), pytrace=False)
@@ -221,8 +223,11 @@ def pytest_terminal_summary(terminalreporter, config):
     write = terminalreporter.write_line
     if problem := baselines_problem(config, tier_of(config)):
         write(f"WARNING: {problem}: nothing was gated", red=True, bold=True)
-    if instance is None or not instance.verdicts or os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # nothing ran here (-k matched nothing, --collect-only, an xdist worker): no file is touched
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller records, ingests and writes leaderboards
+    _record_history(config, write)
+    if instance is None or not instance.verdicts:
+        return  # nothing ran here (-k matched nothing, --collect-only, xdist's controller): no report is touched
     _summarise(instance, terminalreporter)
     try:  # every row's newest result in any session, so a partial session drops no row
         paths, skipped = write_leaderboards(Path(config.getoption("--results-dir")),
@@ -233,7 +238,7 @@ def pytest_terminal_summary(terminalreporter, config):
                 paths, skipped = paths + committed, skipped + more
             else:
                 write("baselines written outside the repository: regenerate their leaderboards with "
-                      "`python -m zoo.leaderboard --from <baselines-dir> --out <dir>`")
+                      "`kdbench leaderboard --from <baselines-dir> --out <dir>`")
     except LeaderboardSourceError as err:
         write(f"leaderboard not written: {err}", red=True)
         return
@@ -243,17 +248,35 @@ def pytest_terminal_summary(terminalreporter, config):
         write(f"leaderboard skipped {line}", yellow=True)
 
 
+def history_path(config) -> Path:
+    return Path(config.getoption("--history") or Path(config.getoption("--results-dir")) / "history.sqlite")
+
+
+def _record_history(config, write) -> None:
+    """Add every result record under --results-dir to the history store (records already there are skipped)."""
+    results = Path(config.getoption("--results-dir"))
+    if not results.is_dir():
+        return
+    history = History(history_path(config))
+    try:
+        added = history.ingest(results)
+    except HistoryInputError as err:
+        write(f"history store {history.path} NOT updated: {err}", red=True, bold=True)
+        return
+    write(f"history: {added} new records in {history.path} (kdbench history, kdbench compare latest baselines)")
+
+
 def _summarise(instance: Bench, terminalreporter) -> None:
     write = terminalreporter.write_line
     terminalreporter.section(f"kdbench {instance.tier} tier")
-    for status in ("fail", "new", "updated", "pass"):
+    for status in ("fail", "warn", "new", "updated", "pass"):
         ids = [i for i, v in instance.verdicts.items() if v.status == status]
         if ids:
             write(f"{status.upper():8} {len(ids):3}  {', '.join(ids)}")
     for verdict in instance.verdicts.values():
         for finding in verdict.findings:
-            if finding.status in ("improved", "not gated"):
-                write(f"{finding.status.upper()} {finding.message()}")
+            if finding.status in LOUD:
+                write(f"{finding.status.upper()} {finding.message()}", yellow=finding.status == "warn")
         for note in verdict.notes:
             write(f"NOTE {note}")
     write(f"results: {instance.results_dir}")

@@ -3,12 +3,22 @@ import copy
 import math
 
 import pytest
+from scipy import stats as scipy_stats
 
 from zoo.baselines import BaselineRefusedError, BaselineStore
-from zoo.gates import (CHECKS, K_SIGMA, MIN_IN_RUN_RATIO, MIN_SPEED_RATIO, UNGATED, compare, ensure_compatible,
-                       seed_spreads)
-from zoo.results import IncompatibleBaselineError, SCHEMA
-from zoo.stats import false_alarm_rate, minimum_detectable_effect, pooled_std, robust_pool, seeds_needed, welch
+from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_SPEED_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
+from zoo.results import SCHEMA, IncompatibleBaselineError
+from zoo.stats import (
+    ALPHA_FAIL,
+    ALPHA_WARN,
+    detectable_drop,
+    minimum_detectable_effect,
+    pooled_std,
+    robust_pool,
+    seeds_needed,
+    shortfall,
+    welch,
+)
 
 MACHINE = {"device_name": "AMD EPYC", "cpu_count": 2, "torch_threads": 2, "torch": "2.14.1"}
 
@@ -35,25 +45,39 @@ def test_identical_run_passes_every_check():
     assert set(statuses(record(), record()).values()) == {"ok"}
 
 
-def test_accuracy_tolerance_is_k_sigma_of_the_difference_of_means():
-    base = record()
-    sigma = 0.1  # sd of (98.0, 98.2, 98.1)
-    tol = K_SIGMA * sigma * math.sqrt(1 / 1 + 1 / 3)  # one run seed against three baseline seeds
-    assert statuses(record(acc=(98.1 - tol + 0.01,)), base)["test_accuracy"] == "ok"
-    assert statuses(record(acc=(98.1 - tol - 0.01,)), base)["test_accuracy"] == "regressed"
-    assert statuses(record(acc=(98.1 + tol + 0.01,)), base)["test_accuracy"] == "improved"
+def _critical_drop(alpha, sigma, n_run, n_base, df):
+    """The drop at which the one-sided pooled t-test reaches p = alpha."""
+    return scipy_stats.t.ppf(1 - alpha, df) * sigma * math.sqrt(1 / n_run + 1 / n_base)
 
 
-def test_accuracy_floor_applies_when_seeds_agree_exactly():
-    base = record(acc=(98.0, 98.0, 98.0))
-    assert statuses(record(acc=(97.95,)), base)["test_accuracy"] == "ok"  # within the 0.1 pt floor
+def test_accuracy_fails_on_a_significant_drop_warns_on_a_weaker_one_and_reports_what_it_detects():
+    base = record()  # sd 0.1 over 3 seeds: df 2
+    fail = _critical_drop(ALPHA_FAIL, 0.1, 1, 3, 2)
+    warn = _critical_drop(ALPHA_WARN, 0.1, 1, 3, 2)
+    assert statuses(record(acc=(98.1 - warn + 0.01,)), base)["test_accuracy"] == "ok"
+    assert statuses(record(acc=(98.1 - warn - 0.01,)), base)["test_accuracy"] == "warn"
+    assert statuses(record(acc=(98.1 - fail + 0.01,)), base)["test_accuracy"] == "warn"
+    assert statuses(record(acc=(98.1 - fail - 0.01,)), base)["test_accuracy"] == "regressed"
+    assert statuses(record(acc=(98.1 + fail + 0.01,)), base)["test_accuracy"] == "improved"
+    (finding,) = [f for f in compare(record(acc=(97.9,)), base, seed_spreads([base])) if f.metric == "test_accuracy"]
+    assert finding.effect == pytest.approx(-0.2)
+    assert finding.p_value == pytest.approx(scipy_stats.t.sf(0.2 / (0.1 * math.sqrt(4 / 3)), 2))
+    assert finding.detectable == pytest.approx(detectable_drop(0.1 * math.sqrt(4 / 3), 2))
+    assert "[df 2]" in finding.tolerance and f"p {finding.p_value:.2g}" in finding.tolerance
+
+
+def test_a_drop_within_the_practical_margin_never_fails_however_significant():
+    base = record(acc=(98.0, 98.0, 98.0))  # no spread at all: any drop is "significant"
+    assert statuses(record(acc=(97.95,)), base)["test_accuracy"] == "ok"  # within the 0.1 pt margin
     assert statuses(record(acc=(97.85,)), base)["test_accuracy"] == "regressed"
 
 
-def test_accuracy_message_states_the_false_alarm_rate_at_its_df():
-    (finding,) = [f for f in compare(record(), record(), seed_spreads([record()])) if f.metric == "test_accuracy"]
-    assert f"false-alarm rate {false_alarm_rate(K_SIGMA, 2):.2g}" in finding.tolerance and "[df 2" in finding.tolerance
-    assert false_alarm_rate(K_SIGMA, 16) == pytest.approx(0.0042, abs=1e-4)  # the K_SIGMA docstring's figure
+def test_more_seeds_detect_smaller_drops_and_ten_per_arm_use_welch():
+    few = shortfall([1.0, 1.2, 1.1], [1.1, 1.3, 1.2], pool_sigma=0.1, pool_df=20)
+    many = shortfall([1.0, 1.2, 1.1] * 4, [1.1, 1.3, 1.2] * 4, pool_sigma=0.1, pool_df=20)
+    assert few.method.startswith("t-test with the pooled sd") and many.method.startswith("Welch")
+    assert many.detectable < few.detectable
+    assert few.drop == pytest.approx(0.1) and few.p_worse < 0.5 < few.p_better
 
 
 def test_teacher_kl_regresses_upwards():
@@ -250,7 +274,7 @@ def test_update_then_judge(store):
     failing = store.judge(record(acc=(90.0,)))
     assert failing.status == "fail"
     message = failing.summary()
-    for text in ("mnist-kd", "test_accuracy", "measured 90", "baseline 98.1", "tolerance", "commit abc"):
+    for text in ("mnist-kd", "test_accuracy", "measured 90", "baseline 98.1", "drop 8.1 pt", "commit abc"):
         assert text in message
 
 

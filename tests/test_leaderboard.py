@@ -1,10 +1,9 @@
 """Leaderboards are generated from records: every row, the study's figure labelled, KD deltas."""
-from pathlib import Path
-
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,13 +44,13 @@ def test_skipped_input_is_reported_and_an_empty_source_fails(tmp_path):
     paths, skipped = write_leaderboards(tmp_path, tmp_path / "out")
     assert [p.name for p in paths] == ["quick-mnist-cpu.md", "claims-quick-cpu.md"]
     assert {s.split(":")[0].rsplit("/", 1)[1] for s in skipped} == {"damaged.json", "foreign.json"}
-    with pytest.raises(LeaderboardSourceError, match="not a folder"):
+    with pytest.raises(LeaderboardSourceError, match="neither a history store nor a folder"):
         write_leaderboards(tmp_path / "nothing-here", tmp_path / "out")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(LeaderboardSourceError, match="no readable record"):
         write_leaderboards(empty, tmp_path / "out")
-    cli = subprocess.run([sys.executable, "-m", "zoo.leaderboard", "--from", str(empty), "--out", str(tmp_path)],
+    cli = subprocess.run([sys.executable, "-m", "zoo.cli", "leaderboard", "--from", str(empty), "--out", str(tmp_path)],
                          capture_output=True, text=True)
     assert cli.returncode != 0 and "no readable record" in cli.stderr
 

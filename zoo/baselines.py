@@ -11,7 +11,7 @@ from zoo.results import IncompatibleBaselineError, baseline_path, load_record, w
 
 @dataclass
 class Verdict:
-    status: str  # "pass" | "fail" | "new" | "updated"
+    status: str  # "pass" | "warn" (passes, shown) | "fail" | "new" | "updated"
     findings: list[Finding] = field(default_factory=list)
     baseline_file: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -35,6 +35,13 @@ class Verdict:
         if self.status == "new":
             lines.append(f"no baseline at {self.baseline_file}: reported as NEW; record one with --update-baselines")
         return "\n".join(lines)
+
+
+def verdict_status(findings: list[Finding]) -> str:
+    """fail if any finding fails, warn if any warns, else pass."""
+    if any(f.failing for f in findings):
+        return "fail"
+    return "warn" if any(f.status == "warn" for f in findings) else "pass"
 
 
 class BaselineRefusedError(ValueError):
@@ -76,22 +83,22 @@ class BaselineStore:
         ensure_compatible(record, base, path)
         pools = self.spreads(record)
         findings = compare(record, base, pools, sources)
-        verdict = Verdict("fail" if any(f.failing for f in findings) else "pass", findings, path, record=record)
+        verdict = Verdict(verdict_status(findings), findings, path, record=record)
         if verdict.timing_only and remeasure is not None:
             rerun = remeasure() | {"first_attempt": {"metrics": record["metrics"], "load": record.get("load")}}
             ensure_compatible(rerun, base, path)
             findings = compare(rerun, base, pools, sources)
             first = "; ".join(f.message() for f in verdict.regressions)
-            verdict = Verdict("fail" if any(f.failing for f in findings) else "pass", findings, path,
+            verdict = Verdict(verdict_status(findings), findings, path,
                               [f"timing confirmed by a rerun after the first attempt failed: {first}"], rerun)
         return verdict
 
-    def update(self, record: dict, min_seeds: int, reason: str | None = None) -> Verdict:
-        """Store `record` as the baseline, if it is fit to be one.
+    def refusal(self, record: dict, min_seeds: int, reason: str | None = None) -> str | None:
+        """Why `record` may not become a baseline, or None if it may.
 
         Refused: a run whose own checks fail, a gated metric that is missing or not finite, fewer seeds
         than `min_seeds` (the row's recipe) or than the baseline it replaces. `reason` overrides the seed
-        rules only, and is stored in the record.
+        rules only.
         """
         path = self.path(record)
         findings = compare(record, None, {}, {"run": "this run"})
@@ -99,7 +106,7 @@ class BaselineStore:
         problems += [f"{record['id']}: {metric} is {values}" for metric in sorted(GATED & set(record["metrics"]))
                      if isinstance(values := finite_values(record, metric), str)]
         if problems:
-            raise BaselineRefusedError(f"not stored as a baseline at {path}:\n" + "\n".join(problems))
+            return f"not stored as a baseline at {path}:\n" + "\n".join(problems)
         seeds = len(record.get("seeds", []))
         try:
             old = self.load(record)
@@ -107,10 +114,20 @@ class BaselineStore:
             old = None
         needed = max(min_seeds, len(old["seeds"]) if old and old.get("recipe_hash") == record.get("recipe_hash") else 0)
         if seeds < needed and not reason:
-            raise BaselineRefusedError(
-                f"not stored as a baseline at {path}: {seeds} seed(s), the row needs {needed} "
-                f"({'its recipe' if needed == min_seeds else 'the baseline it would replace has that many'}). "
-                f"Run with --seeds {needed}, or pass --baseline-reason '...' to store it anyway")
+            return (f"not stored as a baseline at {path}: {seeds} seed(s), the row needs {needed} "
+                    f"({'its recipe' if needed == min_seeds else 'the baseline it would replace has that many'}). "
+                    f"Run with --seeds {needed}, or pass --baseline-reason '...' to store it anyway")
+        return None
+
+    def update(self, record: dict, min_seeds: int, reason: str | None = None) -> Verdict:
+        """Store `record` as the baseline if it is fit to be one (see `refusal`), else raise BaselineRefusedError.
+
+        `reason` is stored in the record.
+        """
+        if problem := self.refusal(record, min_seeds, reason):
+            raise BaselineRefusedError(problem)
+        path = self.path(record)
+        findings = compare(record, None, {}, {"run": "this run"})
         notes = []
         if reason:
             record = record | {"baseline_reason": reason}
@@ -119,3 +136,46 @@ class BaselineStore:
                          f"{record['load']['others_cores']:.2f} cores; they will not gate later runs")
         write_record(path, record)
         return Verdict("updated", findings, path, notes, record)
+
+
+@dataclass
+class RowComparison:
+    """One row of run set A judged against the same row of set B (a baseline set or another run)."""
+
+    record: dict
+    base: dict | None
+    findings: list[Finding]
+    problem: str = ""  # why it could not be judged: no such row in B, or B measured something else
+
+    @property
+    def status(self) -> str:
+        if self.problem:
+            return "new" if self.base is None else "incompatible"
+        return verdict_status(self.findings)
+
+
+def compare_sets(runs: list[dict], bases: list[dict], base_source: str = "B") -> list[RowComparison]:
+    """Judge every record of `runs` against the record of the same row in `bases`, with the gates'
+    checks and the seed spread pooled over `bases` (as the benchmark session does with its baselines)."""
+    def key(r: dict) -> tuple:
+        return r["tier"], r["dataset"], r["device"], r["id"]
+
+    by_key = {key(b): b for b in bases}
+    groups: dict[tuple, list[dict]] = {}
+    for b in bases:
+        groups.setdefault((b["tier"], b["dataset"], b["device"], b["kind"]), []).append(b)
+    pools = {k: seed_spreads(v) for k, v in groups.items()}
+    out = []
+    for run in runs:
+        base = by_key.get(key(run))
+        sources = {"run": "A", "baseline": base_source}
+        if base is None:
+            out.append(RowComparison(run, None, compare(run, None, {}, sources), f"no {run['id']} in {base_source}"))
+            continue
+        try:
+            ensure_compatible(run, base, base_source)
+        except IncompatibleBaselineError as err:
+            out.append(RowComparison(run, base, [], str(err)))
+            continue
+        out.append(RowComparison(run, base, compare(run, base, pools[key(run)[:3] + (base["kind"],)], sources)))
+    return out

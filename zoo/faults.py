@@ -1,16 +1,23 @@
 """Faults injected on purpose, to show what the gate catches: a pytest plugin, off unless loaded.
 
     pytest bench/ -p zoo.faults --fault engine-slowdown=1.5
-    pytest bench/ -p zoo.faults --fault torch-slowdown=1.5
+    pytest bench/ -p zoo.faults --fault label-noise=0.1 --fault width=1.25
 
   engine-slowdown=F  kdbench's own training loop gets F x slower: every training step waits (F - 1) x
                      its forward-and-backward time (about 3 x the forward), as per-sample work or an
                      extra host sync in the loop would. References timed in the same run are untouched.
   torch-slowdown=F   torch itself gets F x slower: every linear and conv2d call waits (F - 1) x its own
                      time (3 x with autograd on, for the backward), in the engine and the references alike.
+  label-noise=P      a fraction P of every student's training labels is replaced by another class (fixed
+                     per seed). Teachers are untouched, so a cached teacher is never replaced by a noisy one.
+  kd-weight=W        the distillation loss of every KD student is multiplied by W (0 <= W <= 1): a
+                     weakened soft term.
+  width=F            the hidden widths of the study's MLPs and CNN are multiplied by F (an architecture
+                     change, caught by the exact params/GMACs gate).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -44,7 +51,55 @@ def _torch_slowdown(factor: float) -> None:
     F.linear, F.conv2d = slowed(F.linear), slowed(F.conv2d)
 
 
-FAULTS = {"engine-slowdown": _engine_slowdown, "torch-slowdown": _torch_slowdown}
+def _label_noise(fraction: float) -> None:
+    import zoo.runner
+
+    train, cached_train_seed = zoo.runner.train, zoo.runner.cached_train_seed
+    training_teacher = []
+
+    def teacher_untouched(*args, **kwargs):
+        training_teacher.append(True)
+        try:
+            return cached_train_seed(*args, **kwargs)
+        finally:
+            training_teacher.pop()
+
+    def noisy_train(model, recipe, data, seed, opts, teacher=None):
+        if training_teacher:
+            return train(model, recipe, data, seed, opts, teacher=teacher)
+        generator = torch.Generator().manual_seed(10_000 + seed)
+        flip = torch.rand(len(data.train_y), generator=generator) < fraction
+        shift = torch.randint(1, data.num_classes, (len(data.train_y),), generator=generator)
+        labels = torch.where(flip, (data.train_y + shift) % data.num_classes, data.train_y)
+        return train(model, recipe, dataclasses.replace(data, train_y=labels), seed, opts, teacher=teacher)
+
+    zoo.runner.train, zoo.runner.cached_train_seed = noisy_train, teacher_untouched
+
+
+def _kd_weight(weight: float) -> None:
+    import zoo.engine
+
+    kd_loss = zoo.engine.kd_loss
+    zoo.engine.kd_loss = lambda *args, **kwargs: weight * kd_loss(*args, **kwargs)
+
+
+def _width(factor: float) -> None:
+    import zoo.models
+
+    mlp_init, cnn_init = zoo.models.MLP.__init__, zoo.models.CNN5.__init__
+
+    def wide_mlp(self, hidden, *args, **kwargs):
+        mlp_init(self, tuple(round(h * factor) for h in hidden), *args, **kwargs)
+
+    def wide_cnn(self, dropout=0.5, num_classes=10, widths=(32, 64, 128)):
+        cnn_init(self, dropout, num_classes, tuple(round(w * factor) for w in widths))
+
+    zoo.models.MLP.__init__, zoo.models.CNN5.__init__ = wide_mlp, wide_cnn
+
+
+FAULTS = {"engine-slowdown": (_engine_slowdown, 1, None), "torch-slowdown": (_torch_slowdown, 1, None),
+          "label-noise": (_label_noise, 0, 1), "kd-weight": (_kd_weight, 0, 1), "width": (_width, 0, None)}
+"""name -> (injector, smallest size, largest size or None)."""
 
 
 def pytest_addoption(parser):
@@ -58,10 +113,13 @@ def pytest_configure(config):
 
     for text in config.getoption("--fault"):
         name, _, size = text.partition("=")
-        if name not in FAULTS or not size.replace(".", "", 1).isdigit() or float(size) < 1:
-            raise pytest.UsageError(f"--fault {text!r}: choose NAME=SIZE with NAME in {', '.join(FAULTS)} "
-                                    f"and SIZE >= 1")
-        FAULTS[name](float(size))
+        inject, low, high = FAULTS.get(name, (None, 0, None))
+        if (inject is None or not size.replace(".", "", 1).isdigit() or float(size) < low
+                or high is not None and float(size) > high):
+            raise pytest.UsageError(
+                f"--fault {text!r}: choose NAME=SIZE from " + ", ".join(
+                    f"{n}=[{lo:g}, {'inf' if hi is None else f'{hi:g}'}]" for n, (_, lo, hi) in FAULTS.items()))
+        inject(float(size))
 
 
 def pytest_report_header(config):

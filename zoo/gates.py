@@ -1,12 +1,14 @@
 """Regression gates: each check compares one metric of a run with its baseline.
 
-  Exact       params and GMACs must equal the baseline (an architecture change is never noise).
-  Spread      accuracy-like metrics: the run's mean may fall short of the baseline's mean by at most
-              K_SIGMA seed standard deviations of the difference of two means,
-              K * s * sqrt(1/n_run + 1/n_base), and never less than the metric's floor. `s` is pooled
-              over the rows of the same tier, dataset and device, leaving out rows whose spread is an
-              outlier (zoo.stats.robust_pool). The student's KL to its teacher is compared on a log
-              scale, where rows with different T pool well.
+  Exact       params and GMACs must equal the baseline (an architecture change is never noise); GMACs
+              only against a baseline counted by the same fvcore version.
+  Spread      seed metrics (accuracy, the student's KL to its teacher): a one-sided t-test of the
+              run's mean against the baseline's (zoo.stats.shortfall). A drop larger than the
+              metric's practical margin fails at p < ALPHA_FAIL (0.001) and warns at p < ALPHA_WARN
+              (0.05); every finding states the effect, its p-value and the smallest drop its seeds
+              detect with 80% power. The seed sd is pooled over the rows of the same tier, dataset and
+              device, leaving out rows whose spread is an outlier (zoo.stats.robust_pool). The KL is
+              compared on a log scale, where rows with different T pool well.
   Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's
               (training 0.7; inference 0.4, whose millisecond calls vary up to 1.9x between processes). It
               is gated only against a baseline from the same machine fingerprint (CPU or GPU model,
@@ -29,23 +31,20 @@ import statistics
 from dataclasses import dataclass
 
 from zoo.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
-from zoo.stats import Pool, false_alarm_rate, mean_std, robust_pool
+from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool, shortfall
 
-K_SIGMA = 3.0
-"""Tolerance in estimated sds of the difference of means. With `s` estimated from df degrees of
-freedom, an unchanged run fails with the one-sided t-distribution probability P(t_df > 3): 2.0% at
-df 4, 0.85% at df 8, 0.42% at df 16, 0.13% only as df grows without bound. Every accuracy finding
-states its own rate at its real df."""
 MIN_SPEED_RATIO = 0.7  # same machine, idle: a 1.5x slow-down (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
 
 FAILING = ("regressed", "invalid")
+LOUD = ("warn", "improved", "not gated")
+"""Statuses shown in the test output and the session summary although the row passes."""
 
 
 @dataclass
 class Finding:
-    """The outcome of one check: ok, improved, regressed, invalid (bad input), or not gated (with why)."""
+    """The outcome of one check: ok, improved, warn, regressed, invalid (bad input), or not gated (with why)."""
 
     bench_id: str
     metric: str
@@ -55,6 +54,9 @@ class Finding:
     tolerance: str
     provenance: str = ""
     timing: bool = False  # a wall-clock metric: confirmed by a rerun before the row fails
+    effect: float | None = None  # seed metrics: run mean minus baseline mean, positive is better (log for the KL)
+    p_value: float | None = None  # seed metrics: one-sided p of a drop this large if nothing changed
+    detectable: float | None = None  # seed metrics: the drop these seeds detect with 80% power
 
     @property
     def failing(self) -> bool:
@@ -103,12 +105,19 @@ def _pair_values(check, run: dict, base: dict, sources: dict) -> tuple[list, lis
 @dataclass
 class Exact:
     metric: str
+    counter: str | None = None  # the package that counts it: compared only between records of one version
 
     def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
         values = _pair_values(self, run, base, sources)
         if not isinstance(values, tuple):
             return values
         (measured,), (expected,) = values[0][:1], values[1][:1]
+        if self.counter:
+            here, there = (r.get("provenance", {}).get(self.counter) for r in (run, base))
+            if here and there and here != there:
+                return Finding(run["id"], self.metric, "not gated", measured, expected,
+                               f"counted by {self.counter} {here}, the baseline by {self.counter} {there}: "
+                               f"re-record the baseline with this version")
         same = math.isclose(measured, expected, rel_tol=1e-9, abs_tol=0)
         return Finding(run["id"], self.metric, "ok" if same else "regressed", measured, expected, "must be equal")
 
@@ -117,7 +126,7 @@ class Exact:
 class Spread:
     metric: str
     higher_is_better: bool
-    floor: float  # minimum tolerance, in the (possibly log-transformed) metric's unit
+    margin: float  # practical margin: a smaller drop never warns or fails, however significant
     log: bool = False  # compare log values: for positive metrics whose scale differs between rows
 
     def transform(self, values: list[float]) -> list[float]:
@@ -138,17 +147,21 @@ class Spread:
                            f"this row's baseline seeds disagree far beyond the other rows' spread (sd "
                            f"{pool.excluded[base['id']]:.3g} vs pooled {pool.sigma:.3g}, a diverged seed?): "
                            f"its mean is no reference; re-record {sources.get('baseline')}")
-        measured, expected = mean_std(run_values)[0], mean_std(base_values)[0]
-        n_run, n_base = len(run_values), len(base_values)
-        tol = max(self.floor, K_SIGMA * pool.sigma * math.sqrt(1 / n_run + 1 / n_base))
-        how = (f"tolerance {tol:.3g} = max(floor {self.floor:.3g}, {K_SIGMA:g} x sd {pool.sigma:.3g} x "
-               f"sqrt(1/{n_run} + 1/{n_base})), sd {pool.describe()} [df {pool.df}, false-alarm rate "
-               f"{false_alarm_rate(K_SIGMA, pool.df):.2g}]")
-        delta = measured - expected if self.higher_is_better else expected - measured
-        status = "regressed" if delta < -tol else "improved" if delta > tol else "ok"
-        if self.log:  # report in the metric's own unit: geometric means, tolerance as a factor
-            measured, expected, how = math.exp(measured), math.exp(expected), f"log scale, factor {math.exp(tol):.3g}; {how}"
-        return Finding(run["id"], self.metric, status, measured, expected, how)
+        test = shortfall(run_values, base_values, pool.sigma, pool.df, self.higher_is_better)
+        worse, better = test.drop > self.margin, -test.drop > self.margin
+        status = ("regressed" if worse and test.p_worse < ALPHA_FAIL else "warn" if worse and test.p_worse < ALPHA_WARN
+                  else "improved" if better and test.p_better < ALPHA_FAIL else "ok")
+        unit = "log" if self.log else "pt" if self.metric == "test_accuracy" else ""
+        detectable = max(self.margin, test.detectable)
+        how = (f"drop {test.drop:.3g} {unit}, p {test.p_worse:.2g} ({test.method}, {pool.describe()}); "
+               f"fails when the drop exceeds the margin {self.margin:.3g} at p < {ALPHA_FAIL:g}, warns at "
+               f"p < {ALPHA_WARN:g}; these seeds detect a drop of {detectable:.3g} {unit} with "
+               f"{POWER:.0%} power").replace("  ", " ")
+        measured, expected = mean_std(values[0])[0], mean_std(values[1])[0]
+        if self.log:  # the metric's own unit: arithmetic means; drops are log-ratios (0.095 = a factor 1.1)
+            how = f"log scale: {how}"
+        return Finding(run["id"], self.metric, status, measured, expected, how, effect=-test.drop,
+                       p_value=test.p_worse, detectable=detectable)
 
 
 def _speed_ratio(check, run: dict, base: dict, sources: dict) -> tuple[float, float, float] | Finding | None:
@@ -248,9 +261,9 @@ class LossFalls:
 
 CHECKS = [
     Exact("params"),
-    Exact("gmacs"),
-    Spread("test_accuracy", higher_is_better=True, floor=0.1),
-    Spread("teacher_kl", higher_is_better=False, floor=math.log(1.1), log=True),
+    Exact("gmacs", counter="fvcore"),
+    Spread("test_accuracy", higher_is_better=True, margin=0.1),
+    Spread("teacher_kl", higher_is_better=False, margin=math.log(1.1), log=True),
     Throughput("train_images_per_s", MIN_SPEED_RATIO),
     Throughput("infer_images_per_s", MIN_INFER_RATIO),
     Throughput("latency_images_per_s", MIN_INFER_RATIO),

@@ -56,6 +56,11 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically write `data` to `path`."""
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_json(path: Path, data: Any) -> None:
     """Atomically write `data` as indented, key-sorted JSON (stable diffs for reviewed files)."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

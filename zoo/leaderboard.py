@@ -1,18 +1,17 @@
 """Markdown leaderboards generated from result records (never edited by hand).
 
-    python -m zoo.leaderboard --from results --out reports      # newest result of each row
-    python -m zoo.leaderboard --from baselines --out reports    # the stored baselines
+    kdbench leaderboard --out reports                      # from the history store, with trends
+    kdbench leaderboard --from baselines --out reports     # the stored baselines
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
 from zoo.claims import render_claims
+from zoo.history import History
 from zoo.io import write_text
 from zoo.pairs import PAIRS
 from zoo.results import load_record, provenance_line
@@ -174,16 +173,46 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
 _TABLE_ORDER = {p.id: i for i, p in enumerate(PAIRS)}
 
 
+def trend_section(history: History, key: tuple, records: list[dict]) -> str:
+    """Each pair row's accuracy over the sessions in the history, and the change points found in it."""
+    from zoo.drift import seed_noise, steps
+
+    sigma = pooled_std([r["metrics"]["test_accuracy"] for r in records if r["kind"] == "pair"
+                        and r["metrics"].get("test_accuracy")])[0]
+    rows = []
+    for r in records:
+        if r["kind"] != "pair" or not r["metrics"].get("test_accuracy"):
+            continue
+        points = history.series(*key, r["id"], "test_accuracy")
+        means = [mean_std(p["values"])[0] for p in points]
+        found = steps(points, seed_noise(sigma, points))
+        rows.append({"pair": r["id"], "sessions": len(points), "first": f"{means[0]:.2f}",
+                     "latest": f"{means[-1]:.2f}", "range": f"{min(means):.2f} – {max(means):.2f}",
+                     "change points": "; ".join(f"{s.change:+.2f} pt from {s.session}" for s in found) or "none"})
+    if not rows:
+        return ""
+    return "\n".join(["## Trend over sessions", "",
+                      "Session means of accuracy from the history store; change points by zoo.drift (PELT, "
+                      "penalty in units of a session mean's seed noise, >= 2 sessions on each side). PNGs: "
+                      "`kdbench trend`.", "", pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), ""])
+
+
 def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tuple[list[Path], list[str]]:
-    """Write one markdown leaderboard per (tier, dataset, device) found under `source`, and the poster's
-    claims tested per (tier, device) (zoo.claims).
+    """Write one markdown leaderboard per (tier, dataset, device) found in `source` (the history store,
+    or a folder of records), and the poster's claims tested per (tier, device) (zoo.claims). From the
+    history store, each leaderboard ends with a trend section.
 
     Returns the files written and the input files skipped (with why). A missing source, or one with
     no readable record of `tier`, raises LeaderboardSourceError: an empty leaderboard is never written.
     """
-    if not Path(source).is_dir():
-        raise LeaderboardSourceError(f"{source} is not a folder of result records")
-    records, skipped = latest_records(source)
+    if Path(source).is_file():  # the history store: the newest record of each row, and its trends
+        history = History(source)
+        records, skipped = history.latest_records(), []
+    elif Path(source).is_dir():
+        history = None
+        records, skipped = latest_records(source)
+    else:
+        raise LeaderboardSourceError(f"{source} is neither a history store nor a folder of result records")
     groups: dict[tuple, list] = defaultdict(list)
     for record in records:
         if tier is None or record["tier"] == tier:
@@ -196,6 +225,8 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
         records.sort(key=lambda r: (r["kind"], _TABLE_ORDER.get(r["id"], len(_TABLE_ORDER)), r["id"]))
         path = Path(out) / f"{t}-{dataset}-{device}.md"
         text = render(t, dataset, device, records)
+        if history is not None:
+            text += trend_section(history, (t, dataset, device), records)
         write_text(path, text)
         written.append(path)
     for t, device in sorted({(t, device) for t, _, device in groups}):
@@ -205,22 +236,3 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
         written.append(path)
     return written, skipped
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="source", default="results", help="results or baselines root")
-    parser.add_argument("--out", default="reports", help="output folder")
-    parser.add_argument("--tier", default=None)
-    args = parser.parse_args()
-    try:
-        written, skipped = write_leaderboards(Path(args.source), Path(args.out), args.tier)
-    except LeaderboardSourceError as err:
-        sys.exit(f"error: {err}")
-    for line in skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    for path in written:
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

@@ -52,6 +52,10 @@ class Distill:
             raise ValueError("unlabeled distillation needs alpha == 1")
 
 
+LATER_FIELDS = {"teacher_seed": None}
+"""Recipe fields added after the first baselines, with the default at which they leave the hash alone."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One training run's full specification (hashed into results, baselines and the teacher cache)."""
@@ -73,6 +77,7 @@ class Recipe:
     test_subset: float = 1.0  # stratified fraction of the test set (quick deep rows only)
     distill: Distill | None = None
     teacher_view_cache: bool = False  # cache teacher outputs for all 162 augmentation views up front
+    teacher_seed: int | None = None  # distil every seed from this teacher seed (None: the student's own seed)
     gate_accuracy: bool = True  # False for smoke runs, gated on a falling loss instead
     seeds: int = 3  # seeds run by default (0..seeds-1); --seeds overrides
     baseline_seeds: int = 3  # fewest seeds --update-baselines stores (the accuracy gate needs a spread)
@@ -85,8 +90,13 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def training_dict(self) -> dict:
-        """The fields that determine a run (not how many seeds run or make a baseline)."""
-        return {k: v for k, v in self.as_dict().items() if k not in ("seeds", "baseline_seeds")}
+        """The fields that determine a run (not how many seeds run or make a baseline).
+
+        Fields added after baselines were recorded (LATER_FIELDS) count only when set, so that adding
+        one leaves every stored recipe hash, baseline and cached teacher valid.
+        """
+        return {k: v for k, v in self.as_dict().items()
+                if k not in ("seeds", "baseline_seeds") and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 def stable_hash(*parts: object) -> str:

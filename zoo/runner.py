@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -20,7 +20,15 @@ from filelock import FileLock
 from zoo.data import TensorData, load_dataset
 from zoo.engine import TrainOptions, evaluate, seed_everything, train
 from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, sha256_file, write_json
-from zoo.measure import LoadMonitor, MachineLoad, combine_loads, count_gmacs, count_params, peak_memory_mib, reset_peak_memory
+from zoo.measure import (
+    LoadMonitor,
+    MachineLoad,
+    combine_loads,
+    count_gmacs,
+    count_params,
+    peak_memory_mib,
+    reset_peak_memory,
+)
 from zoo.pairs import Pair, get_pair
 from zoo.recipes import stable_hash
 from zoo.results import SCHEMA, provenance
@@ -84,7 +92,8 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     if recipe.distill:
         teacher_row = get_pair(pair.teacher[tier])
         session.opts.log(f"[{pair.id} seed {seed}] teacher {teacher_row.id}")
-        teacher, _ = cached_train_seed(teacher_row, tier, seed, session)
+        teacher_seed = seed if recipe.teacher_seed is None else recipe.teacher_seed
+        teacher, _ = cached_train_seed(teacher_row, tier, teacher_seed, session)
     data = session.dataset(pair.dataset)
     seed_everything(seed, session.opts.device)
     model = pair.student.build(data.num_classes)

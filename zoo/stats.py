@@ -1,4 +1,4 @@
-"""Seed statistics: summaries, pooled spread, Welch's test and what n seeds can detect."""
+"""Seed statistics: summaries, pooled spread, one-sided shortfall tests and what n seeds can detect."""
 from __future__ import annotations
 
 import math
@@ -74,9 +74,67 @@ def robust_pool(groups: dict[str, list[float]]) -> Pool:
     return Pool(sigma, df, sorted(rows), excluded)
 
 
-def false_alarm_rate(k_sigma: float, df: int) -> float:
-    """One-sided probability that an unchanged run falls k_sigma estimated sds short (t-distribution, df)."""
-    return float(_scipy.t.sf(k_sigma, df))
+ALPHA_FAIL = 0.001
+"""One-sided level at which a significant drop fails a row: with ~30 gated seed metrics per quick run, an
+unchanged tree fails about one night in 30 at worst, when a harmless change redraws every trajectory."""
+ALPHA_WARN = 0.05
+"""One-sided level at which a significant drop is a WARN: worth a look, never a failure."""
+POWER = 0.8
+WELCH_MIN_SEEDS = 10
+"""Both arms need this many seeds before a row's own variances replace the pooled sd (Welch's test)."""
+
+
+@dataclass
+class Shortfall:
+    """How far a run's mean falls short of its baseline's, and what that n of seeds can tell.
+
+    `drop` is oriented so that positive is worse; `p_worse` / `p_better` are the one-sided p-values of
+    the drop / the gain under "nothing changed"; `detectable` is the smallest true drop that fails the
+    row with probability POWER at ALPHA_FAIL.
+    """
+
+    drop: float
+    se: float
+    df: float
+    p_worse: float
+    p_better: float
+    detectable: float
+    method: str
+
+
+def shortfall(run: list[float], base: list[float], pool_sigma: float, pool_df: int,
+              higher_is_better: bool = True) -> Shortfall:
+    """One-sided t-test of the run's mean against the baseline's.
+
+    With fewer than WELCH_MIN_SEEDS seeds in an arm (every quick and full row today), a row's own 3-5
+    seeds give Welch's test 2-8 degrees of freedom, where t(0.999) is 7-22 and nothing is detectable;
+    the seed spread is instead pooled over the rows of the same tier and dataset (`pool_sigma`, df
+    `pool_df`, outliers left out by `robust_pool`), which Student's t-test then uses. From
+    WELCH_MIN_SEEDS seeds per arm on, Welch's test uses the row's own variances.
+    """
+    n_run, n_base = len(run), len(base)
+    mean_run, mean_base = statistics.fmean(run), statistics.fmean(base)
+    drop = (mean_base - mean_run) if higher_is_better else (mean_run - mean_base)
+    if min(n_run, n_base) >= WELCH_MIN_SEEDS:
+        v_run, v_base = statistics.variance(run) / n_run, statistics.variance(base) / n_base
+        se = math.sqrt(v_run + v_base)
+        df = (v_run + v_base) ** 2 / (v_run**2 / (n_run - 1) + v_base**2 / (n_base - 1)) if se > 0 else math.inf
+        method = f"Welch's t-test, own seeds {n_run}/{n_base}"
+    else:
+        se = pool_sigma * math.sqrt(1 / n_run + 1 / n_base)
+        df = pool_df
+        method = f"t-test with the pooled sd {pool_sigma:.3g} [df {pool_df}], seeds {n_run}/{n_base}"
+    if se == 0:
+        p_worse = 0.0 if drop > 0 else 1.0
+        p_better = 0.0 if drop < 0 else 1.0
+    else:
+        p_worse, p_better = float(_scipy.t.sf(drop / se, df)), float(_scipy.t.cdf(drop / se, df))
+    return Shortfall(drop, se, df, p_worse, p_better, detectable_drop(se, df), method)
+
+
+def detectable_drop(se: float, df: float, alpha: float = ALPHA_FAIL, power: float = POWER) -> float:
+    """Smallest true drop that a one-sided t-test at `alpha` detects with `power`, at standard error `se`."""
+    return (float(_scipy.t.ppf(1 - alpha, df)) + float(_scipy.t.ppf(power, df))) * se
 
 
 def welch(a: list[float], b: list[float]) -> float | None:

@@ -1,0 +1,374 @@
+"""The `kdbench` command: history, comparison, promotion, leaderboards, trends and export.
+
+    kdbench history [PAIR]                 sessions (or one row's runs) and the drift found over them
+    kdbench history --rebuild              make the history store anew from the JSON records
+    kdbench compare A B                    per-metric deltas and verdicts of run set A against B
+    kdbench promote RUN --reason TEXT      RUN's records become the baselines (a diff to review and commit)
+    kdbench leaderboard                    markdown leaderboards from the history (or a folder)
+    kdbench trend                          trend PNGs from the history
+    kdbench export [RUN]                   Bencher Metric Format JSON
+    kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
+
+A run set (A, B, RUN) is a session id from `kdbench history`, `latest` (the newest session),
+`baselines` (the committed baselines) or a folder of result records. The history store is
+`--db`, else `$KDBENCH_HISTORY`, else results/history.sqlite.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from zoo.baselines import BaselineStore, compare_sets
+from zoo.drift import seed_noise, steps, throughput_noise
+from zoo.gates import seed_spreads
+from zoo.history import History, HistoryInputError, default_path
+from zoo.io import CorruptFileError, write_json
+from zoo.results import REPO, load_record
+
+DEFAULT_BASELINES = REPO / "baselines"
+
+
+class UsageError(ValueError):
+    """A bad argument; the message says which and what would work."""
+
+
+# ------------------------------------------------------------------------------------------ run sets
+def records_in(folder: Path) -> list[dict]:
+    """Every record under a folder (reports skipped); a damaged one is an error naming the file."""
+    files = sorted(p for p in Path(folder).rglob("*.json") if "reports" not in p.relative_to(folder).parts)
+    return [load_record(p) for p in files]
+
+
+def run_set(name: str, history: History, baselines: Path) -> tuple[list[dict], str]:
+    """The records a run-set name stands for, and a label for it."""
+    if name == "baselines":
+        if not baselines.is_dir():
+            raise UsageError(f"no baselines folder at {baselines}; pass --baselines DIR")
+        return records_in(baselines), f"baselines ({baselines})"
+    if Path(name).is_dir():
+        return records_in(Path(name)), name
+    sessions = history.sessions()
+    if name == "latest":
+        if not sessions:
+            raise UsageError(f"the history store {history.path} holds no session yet")
+        name = sessions[-1]
+    if name not in sessions:
+        recent = ", ".join(sessions[-5:]) or "none"
+        raise UsageError(f"{name!r} is neither a session in {history.path} (recent: {recent}), 'latest', "
+                         f"'baselines', nor a folder of result records")
+    return history.records(session=name), f"session {name}"
+
+
+def _table(rows: list[dict], fmt: str) -> str:
+    return tabulate(rows, headers="keys", tablefmt="github" if fmt == "markdown" else "simple",
+                    disable_numparse=True) if rows else "(nothing)"
+
+
+def _mean_sd(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_history(args, history: History) -> int:
+    if args.rebuild:
+        roots = [Path(r) for r in args.results]
+        missing = [str(r) for r in roots if not r.is_dir()]
+        if missing:
+            raise UsageError(f"--results {', '.join(missing)}: no such folder")
+        print(f"rebuilt {history.path} from {', '.join(map(str, roots))}: {history.rebuild(roots)} records")
+        return 0
+    for folder in args.ingest:
+        print(f"ingested {history.ingest(Path(folder))} new records from {folder} into {history.path}")
+    if args.pair:
+        return _row_history(args, history)
+    rows = history.query(
+        "SELECT session, MIN(date) AS date, MAX(commit_sha) AS commit_sha, GROUP_CONCAT(DISTINCT tier) AS tiers, "
+        "GROUP_CONCAT(DISTINCT machine) AS machines, COUNT(*) AS records, SUM(busy) AS busy FROM runs "
+        "GROUP BY session ORDER BY date")
+    print(_table([{"session": r["session"], "date": r["date"], "commit": (r["commit_sha"] or "?")[:10],
+                   "tier": r["tiers"], "machine": r["machines"], "records": r["records"],
+                   "busy timings": r["busy"]} for r in rows], args.format))
+    print()
+    print(drift_report(history, args.format, DEFAULT_BASELINES if args.baselines is None else Path(args.baselines)))
+    return 0
+
+
+def _row_history(args, history: History) -> int:
+    records = history.records(bench_id=args.pair)
+    if not records:
+        raise UsageError(f"no run of {args.pair!r} in {history.path}")
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        rows.append({"session": r["provenance"].get("date", "?")[:19], "commit": (r["provenance"].get("commit") or "?")[:10],
+                     "tier": r["tier"], "machine": r["provenance"].get("device_name", "?"),
+                     "busy": "yes" if r.get("load", {}).get("busy") else "",
+                     "seeds": len(r.get("seeds") or []),
+                     "accuracy %": _mean_sd(m.get("test_accuracy") or []),
+                     "teacher KL": _mean_sd(m.get("teacher_kl") or [], 5),
+                     "train img/s": _mean_sd(m.get("train_images_per_s") or [], 0)})
+    print(_table(rows, args.format))
+    print()
+    print(drift_report(history, args.format, DEFAULT_BASELINES if args.baselines is None else Path(args.baselines),
+                       only=args.pair))
+    return 0
+
+
+def drift_report(history: History, fmt: str, baselines: Path, only: str | None = None) -> str:
+    """Change points over every row's sessions (accuracy, KL, training throughput per machine)."""
+    found = []
+    keys = history.query("SELECT DISTINCT tier, dataset, device, bench_id, kind FROM runs ORDER BY tier, dataset, bench_id")
+    pools_cache: dict[tuple, dict] = {}
+    for k in keys:
+        if only and k["bench_id"] != only:
+            continue
+        group = (k["tier"], k["dataset"], k["device"])
+        if group not in pools_cache:
+            folder = baselines / Path(*group)
+            base = [load_record(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+            pools_cache[group] = seed_spreads([b for b in base if b["kind"] == k["kind"]])
+        for metric, log in (("test_accuracy", False), ("teacher_kl", True)):
+            points = history.series(*group, k["bench_id"], metric)
+            pool = pools_cache[group].get(metric)
+            sigma = None if pool is None or pool.sigma is None else pool.sigma
+            for step in steps(points, seed_noise(sigma, points), log=log):
+                found.append(_step_row(k["bench_id"], metric, "", step))
+        points = history.series(*group, k["bench_id"], "train_images_per_s")
+        for machine in sorted({p["machine"] for p in points}):
+            mine = [p for p in points if p["machine"] == machine and not p["busy"]]
+            for step in steps(mine, throughput_noise(mine) if mine else 0.0, log=True) if len(mine) > 1 else []:
+                found.append(_step_row(k["bench_id"], "train_images_per_s", machine, step))
+    head = (f"Drift over sessions (zoo.drift: PELT change points, penalty in units of the noise of a session "
+            f"mean; a step needs >= 2 sessions on each side): {len(found)} found")
+    return head + ("\n" + _table(found, fmt) if found else "")
+
+
+def _step_row(bench_id: str, metric: str, machine: str, step) -> dict:
+    return {"row": bench_id, "metric": metric, "machine": machine, "from session": step.session,
+            "commit": (step.commit or "?")[:10], "before": f"{step.before:.4g} ({step.nights_before} sessions)",
+            "after": f"{step.after:.4g} ({step.nights_after} sessions)", "change": f"{step.change:+.3g}"}
+
+
+def cmd_compare(args, history: History) -> int:
+    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    runs, a_label = run_set(args.a, history, baselines)
+    bases, b_label = run_set(args.b, history, baselines)
+    if not runs:
+        raise UsageError(f"{a_label} holds no record")
+    results = compare_sets(runs, bases, b_label)
+    rows = []
+    for c in results:
+        if c.problem:
+            rows.append({"row": c.record["id"], "metric": "", "A": "", "B": "", "change": "", "p": "",
+                         "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120]})
+        for f in c.findings:
+            rows.append({"row": c.record["id"], "metric": f.metric, "A": _num(f.measured), "B": _num(f.baseline),
+                         "change": _change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
+                         "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
+                         "verdict": f.status.upper()})
+    counts = {s: sum(c.status == s for c in results) for s in ("fail", "warn", "pass", "new", "incompatible")}
+    print(f"{a_label} against {b_label}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    print()
+    print(_table(rows, args.format))
+    return 1 if args.check and counts["fail"] else 0
+
+
+def _num(value) -> str:
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _change(finding) -> str:
+    if finding.effect is not None:
+        return f"{finding.effect:+.3g}"
+    if finding.measured is not None and finding.baseline:
+        return f"x{finding.measured / finding.baseline:.3f}"
+    return ""
+
+
+def cmd_promote(args, history: History) -> int:
+    from zoo.leaderboard import write_leaderboards
+    from zoo.pairs import UnknownPairError, get_pair
+
+    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    records, label = run_set(args.run, history, baselines)
+    if not records:
+        raise UsageError(f"{label} holds no record to promote")
+    store = BaselineStore(baselines)
+    refusals, changes = [], []
+    for record in records:
+        try:
+            min_seeds = get_pair(record["id"]).recipes[record["tier"]].baseline_seeds if record["kind"] == "pair" else 0
+        except UnknownPairError:
+            min_seeds = 0
+        if problem := store.refusal(record, min_seeds):
+            refusals.append(problem)
+    if refusals:
+        print("nothing promoted; refused:\n" + "\n".join(refusals), file=sys.stderr)
+        return 1
+    for record in records:
+        old = store.load(record) if store.path(record).exists() else None
+        promoted = record | {"promoted": {"reason": args.reason, "from": label}}
+        store.update(promoted, 0)
+        for metric, values in record["metrics"].items():
+            before = (old or {}).get("metrics", {}).get(metric)
+            changes.append({"record": str(store.path(record).relative_to(baselines)), "metric": metric,
+                            "before": _summary(before), "after": _summary(values)})
+    print(f"promoted {len(records)} records of {label} to {baselines} (reason: {args.reason})")
+    print(_table(changes, args.format))
+    if baselines.resolve() == DEFAULT_BASELINES.resolve():
+        written, _ = write_leaderboards(baselines, REPO / "reports")
+        print(f"regenerated {len(written)} committed reports; review with `git diff -- baselines reports`")
+    return 0
+
+
+def _summary(values) -> str:
+    if values is None:
+        return "(new)"
+    values = values if isinstance(values, list) else [values]
+    return _mean_sd([float(v) for v in values], 4) + f" (n={len(values)})"
+
+
+def cmd_leaderboard(args, history: History) -> int:
+    from zoo.leaderboard import LeaderboardSourceError, write_leaderboards
+
+    source = Path(args.source) if args.source else history.path
+    try:
+        written, skipped = write_leaderboards(source, Path(args.out), args.tier)
+    except LeaderboardSourceError as err:
+        raise UsageError(str(err)) from err
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_trend(args, history: History) -> int:
+    from zoo.trend import write_trends
+
+    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    written = write_trends(history, Path(args.out), baselines if baselines.is_dir() else None)
+    if not written:
+        raise UsageError(f"{history.path} holds no run with a gated accuracy to plot")
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_export(args, history: History) -> int:
+    from zoo.bencher import to_bmf
+
+    records, label = run_set(args.run, history, Path(args.baselines or DEFAULT_BASELINES))
+    report = to_bmf(records)
+    if args.out:
+        write_json(Path(args.out), report)
+        print(f"{len(report)} benchmarks of {label} written to {args.out} (Bencher Metric Format)")
+    else:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_evidence(args, history: History) -> int:
+    from zoo.evidence import aa_report, sensitivity_report
+
+    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    base, _ = run_set("baselines", history, baselines)
+    if args.kind == "aa":
+        runs = {name: run_set(name, history, baselines)[0] for name in args.sets}
+        loads = {name: _load_line(records) for name, records in runs.items()}
+        text = aa_report(runs, base, loads)
+    else:
+        pairs = [s.partition("=") for s in args.sets]
+        bad = [s for s, eq, _ in pairs if not eq]
+        if bad:
+            raise UsageError(f"sensitivity takes NAME=RUNSET arguments, got {', '.join(bad)}")
+        text = sensitivity_report({name: run_set(where, history, baselines)[0] for name, _, where in pairs}, base)
+    if args.out:
+        from zoo.io import write_text
+
+        write_text(Path(args.out), text)
+        print(f"written to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _load_line(records: list[dict]) -> str:
+    cores = [r["load"]["others_cores"] for r in records if (r.get("load") or {}).get("others_cores") is not None]
+    busy = sum(bool(r["load"].get("busy")) for r in records if r.get("load"))
+    return f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy" if cores else "?"
+
+
+# ------------------------------------------------------------------------------------------ parser
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=None, help="history store (default $KDBENCH_HISTORY, else results/history.sqlite)")
+    common.add_argument("--baselines", default=None, help="baselines folder (default: the repository's baselines/)")
+    common.add_argument("--format", choices=("terminal", "markdown"), default="terminal", help="table format")
+    top = argparse.ArgumentParser(prog="kdbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    h = sub.add_parser("history", parents=[common], help="sessions, or one row's runs, and drift over them")
+    h.add_argument("pair", nargs="?", help="a row id, e.g. mnist-mlp800-kd-lr0.01")
+    h.add_argument("--rebuild", action="store_true", help="make the store anew from the JSON records under --results")
+    h.add_argument("--results", action="append", default=None, help="results folder(s) for --rebuild (default results)")
+    h.add_argument("--ingest", action="append", default=[], metavar="DIR", help="add the records under DIR first")
+    h.set_defaults(handler=cmd_history)
+
+    c = sub.add_parser("compare", parents=[common], help="run set A against run set B: per-metric deltas and verdicts")
+    c.add_argument("a")
+    c.add_argument("b", nargs="?", default="baselines")
+    c.add_argument("--check", action="store_true", help="exit 1 when a row fails")
+    c.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("promote", parents=[common], help="make a run set's records the baselines, with a reason")
+    p.add_argument("run")
+    p.add_argument("--reason", required=True, help="why these results become the reference (stored in each record)")
+    p.set_defaults(handler=cmd_promote)
+
+    lb = sub.add_parser("leaderboard", parents=[common], help="markdown leaderboards (from the history store by default)")
+    lb.add_argument("--from", dest="source", default=None, help="history store, results or baselines folder")
+    lb.add_argument("--out", default="reports", help="output folder")
+    lb.add_argument("--tier", default=None)
+    lb.set_defaults(handler=cmd_leaderboard)
+
+    t = sub.add_parser("trend", parents=[common], help="trend PNGs from the history store")
+    t.add_argument("--out", default="reports/trends", help="output folder")
+    t.set_defaults(handler=cmd_trend)
+
+    ev = sub.add_parser("evidence", parents=[common], help="A/A and injected-regression reports (markdown)")
+    ev.add_argument("kind", choices=("aa", "sensitivity"))
+    ev.add_argument("sets", nargs="+", help="aa: run sets; sensitivity: NAME=RUNSET")
+    ev.add_argument("--out", default=None, help="file (default: standard output)")
+    ev.set_defaults(handler=cmd_evidence)
+
+    e = sub.add_parser("export", parents=[common], help="Bencher Metric Format JSON of a run set")
+    e.add_argument("run", nargs="?", default="latest")
+    e.add_argument("--out", default=None, help="file (default: standard output)")
+    e.set_defaults(handler=cmd_export)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "results", None) is None and args.command == "history":
+        args.results = ["results"]
+    history = History(args.db or default_path())
+    try:
+        return args.handler(args, history)
+    except (UsageError, HistoryInputError, CorruptFileError, ValueError) as err:
+        print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
