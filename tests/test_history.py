@@ -143,3 +143,18 @@ def test_history_is_a_real_sqlite_database(tmp_path):
     history.ingest(session(tmp_path / "results", "s1", 1).parent)
     with sqlite3.connect(tmp_path / "h.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM samples WHERE metric = 'test_accuracy'").fetchone()[0] > 0
+
+
+def test_evidence_reports_count_alarms_and_state_the_detectable_drop(tmp_path):
+    from zoo.evidence import aa_report, detectable_report, sensitivity_report
+
+    base = [json.loads(p.read_text()) for p in sorted(MNIST.glob("mnist-*.json"))]
+    shifted = copy.deepcopy(base)
+    for record in shifted:
+        record["metrics"]["test_accuracy"] = [v - 3.0 for v in record["metrics"]["test_accuracy"]]
+    aa = aa_report({"s1": base, "s2": base}, base, {"s1": "idle", "s2": "idle"})
+    assert "2 unchanged reruns" in aa and "| test_accuracy " in aa
+    sensitivity = sensitivity_report({"minus-3": shifted}, base)
+    assert sensitivity.count("| yes ") >= len([r for r in base if r["metrics"].get("test_accuracy")])
+    detectable = detectable_report(base)
+    assert "| mnist-mlp800-lr0.01 " in detectable and "detectable drop" in detectable

@@ -77,3 +77,40 @@ def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict])
                              "verdict": f.status.upper(), "caught": "yes" if f.failing else "no"})
     return "\n".join([f"## Sensitivity: {len(injections)} injected regressions against the committed baselines", "",
                       _markdown(rows), ""])
+
+
+TARGETS = {"cifar10": 1.0, "mnist": 0.3}
+"""Accuracy drop (pt) every gated quick row should detect with 80% power (regression-tracking issue)."""
+
+
+def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
+    """Per gated row of `tier`: the accuracy drop its default seeds detect against its baseline, the
+    target, and the seeds per arm (and CPU time per run) the target would take."""
+    from zoo.gates import seed_spreads
+    from zoo.pairs import get_pair
+    from zoo.stats import detectable_drop
+
+    rows = []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for b in baselines:
+        if b["tier"] == tier and b["kind"] == "pair":
+            groups[(b["dataset"], b["device"])].append(b)
+    for (dataset, device), records in sorted(groups.items()):
+        pool = seed_spreads(records)["test_accuracy"]
+        for b in records:
+            if not b["metrics"].get("test_accuracy") or pool.sigma is None:
+                continue
+            n_run, n_base = get_pair(b["id"]).recipes[tier].seeds, len(b["metrics"]["test_accuracy"])
+            found = max(0.1, detectable_drop(pool.sigma * (1 / n_run + 1 / n_base) ** 0.5, pool.df))
+            target = TARGETS.get(dataset)
+            needed = next((n for n in range(2, 1000)
+                           if detectable_drop(pool.sigma * (2 / n) ** 0.5, pool.df) <= target), None) if target else None
+            per_seed = b["summary"]["train_seconds"] / max(1, len(b["seeds"]))
+            rows.append({"row": b["id"], "dataset": dataset, "seeds run/baseline": f"{n_run}/{n_base}",
+                         "pooled sd (pt)": f"{pool.sigma:.3f} [df {pool.df}]", "detectable drop (pt)": f"{found:.2f}",
+                         "target": "" if target is None else f"{target:g}",
+                         "met": "" if target is None else ("yes" if found <= target else "no"),
+                         "seeds per arm for the target": "" if needed is None else str(needed),
+                         "training s/seed": f"{per_seed:.0f}"})
+    return "\n".join([f"## Detectable accuracy drop per gated {tier} row (80% power, fail at p < 0.001)", "",
+                      _markdown(rows), ""])

@@ -164,7 +164,10 @@ class History:
         return [json.loads(r["record"]) for r in rows]
 
     def series(self, tier: str, dataset: str, device: str, bench_id: str, metric: str) -> list[dict]:
-        """One row's metric over sessions, oldest first: session, date, commit, machine, busy, values."""
+        """One row's metric over sessions, oldest first: session, date, commit, machine, busy, values.
+
+        Only runs of the row's newest recipe: a changed recipe measures something else and starts a new series.
+        """
         rows = self.query(
             "SELECT r.run, r.session, r.date, r.commit_sha, r.machine, r.busy, r.recipe_hash, s.value FROM runs r "
             "JOIN samples s ON s.run = r.run WHERE r.tier = ? AND r.dataset = ? "
@@ -175,5 +178,6 @@ class History:
             point = points.setdefault(r["run"], {k: r[k] for k in ("session", "date", "commit_sha", "machine",
                                                                      "busy", "recipe_hash")} | {"values": []})
             point["values"].append(r["value"])
-        return list(points.values())
+        series = list(points.values())
+        return [p for p in series if p["recipe_hash"] == series[-1]["recipe_hash"]] if series else []
 
