@@ -188,7 +188,7 @@ def _num(value) -> str:
 
 def _change(finding) -> str:
     if finding.effect is not None:
-        return f"{finding.effect:+.3g}"
+        return f"{finding.effect + 0.0:+.3g}"  # + 0.0: never "-0"
     if finding.measured is not None and finding.baseline:
         return f"x{finding.measured / finding.baseline:.3f}"
     return ""

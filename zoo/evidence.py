@@ -69,7 +69,7 @@ def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict])
             for f in comparison.findings:
                 if f.status in ("ok", "not gated") and f.effect is None and not f.timing:
                     continue  # exact metrics that did not change: not what this injection is about
-                change = (f"{f.effect:+.3g}" if f.effect is not None
+                change = (f"{f.effect + 0.0:+.3g}" if f.effect is not None
                           else f"x{f.measured / f.baseline:.3f}" if f.measured is not None and f.baseline else "")
                 rows.append({"injection": name, "row": f.bench_id, "metric": f.metric, "change": change,
                              "p": "" if f.p_value is None else f"{f.p_value:.2g}",

@@ -76,35 +76,31 @@ def accuracy_plot(history: History, key: tuple, ids: list[str], sigma: float | N
     return _save(fig, out / f"accuracy-{'-'.join(key)}.png")
 
 
-def throughput_plot(history: History, tier: str, device: str, out: Path) -> Path | None:
-    rows = history.query(
-        "SELECT r.session, r.date, r.bench_id, r.machine, r.busy, s.value FROM runs r JOIN samples s ON s.run = r.run "
-        "WHERE r.tier = ? AND r.device = ? AND s.metric = 'train_images_per_s' AND r.kind = 'pair' "
-        "ORDER BY r.date, r.run", (tier, device))
-    if not rows:
+def throughput_plot(history: History, tier: str, device: str, groups: dict[tuple, list[str]], out: Path) -> Path | None:
+    """Training images/s of every row of `tier` over sessions, coloured by machine fingerprint."""
+    series = {(dataset, bench_id): history.series(tier, dataset, device, bench_id, "train_images_per_s")
+              for (t, dataset, d), ids in groups.items() if (t, d) == (tier, device) for bench_id in ids}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
         return None
-    sessions = list(dict.fromkeys(r["session"] for r in rows))
-    per_run: dict[tuple, list[float]] = defaultdict(list)
-    for r in rows:
-        per_run[(r["bench_id"], r["session"], r["machine"], r["busy"])].append(r["value"])
-    machines = sorted({r["machine"] for r in rows})
+    sessions = sorted({p["session"] for points in series.values() for p in points})
+    machines = sorted({p["machine"] for points in series.values() for p in points})
     colours = dict(zip(machines, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    by_row: dict[tuple, list] = defaultdict(list)
-    for (bench_id, session, machine, busy), values in per_run.items():
-        by_row[(bench_id, machine)].append((sessions.index(session), statistics.median(values), busy))
-    for (bench_id, machine), pts in sorted(by_row.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=colours[machine], lw=0.6, alpha=0.6)
-        for i, value, busy in pts:
-            ax.scatter(i, value, s=14, color="none" if busy else colours[machine], edgecolors=colours[machine])
+    for points in series.values():
+        for machine in machines:
+            mine = [(sessions.index(p["session"]), statistics.median(p["values"]), p["busy"])
+                    for p in points if p["machine"] == machine]
+            ax.plot([m[0] for m in mine], [m[1] for m in mine], "-", color=colours[machine], lw=0.6, alpha=0.6)
+            for i, value, busy in mine:
+                ax.scatter(i, value, s=14, color="none" if busy else colours[machine], edgecolors=colours[machine])
     for machine in machines:
         ax.plot([], [], "o", color=colours[machine], label=machine)
     ax.scatter([], [], s=14, color="none", edgecolors="k", label="busy machine")
     ax.set_yscale("log")
     ax.set_xlabel("session")
     ax.set_ylabel("training images/s (median over seeds)")
-    ax.set_title(f"training throughput per row over sessions: {tier} tier, {device}")
+    ax.set_title(f"training throughput of every row over sessions: {tier} tier, {device} (one line per row)")
     ax.legend(fontsize=7)
     return _save(fig, out / f"throughput-{tier}-{device}.png")
 
@@ -139,8 +135,8 @@ def write_trends(history: History, out: Path, baselines_root: Path | None = None
     from zoo.gates import seed_spreads
     from zoo.results import load_record
 
-    written = []
-    for key, ids in sorted(_rows(history).items()):
+    written, groups = [], _rows(history)
+    for key, ids in sorted(groups.items()):
         folder = baselines_root / Path(*key) if baselines_root else None
         base = [load_record(p) for p in sorted(folder.glob("*.json"))] if folder and folder.is_dir() else []
         pairs = [b for b in base if b["kind"] == "pair"]
@@ -149,8 +145,8 @@ def write_trends(history: History, out: Path, baselines_root: Path | None = None
                  if b["metrics"].get("test_accuracy")}
         written.append(accuracy_plot(history, key, ids, sigma, means, out))
     latest = history.latest_records()
-    for tier, device in sorted({(k[0], k[2]) for k in _rows(history)}):
-        written.append(throughput_plot(history, tier, device, out))
+    for tier, device in sorted({(k[0], k[2]) for k in groups}):
+        written.append(throughput_plot(history, tier, device, groups, out))
         written.append(kd_gain_plot([r for r in latest if r["tier"] == tier and r["device"] == device
                                      and r["kind"] == "pair"], tier, device, out))
     return [p for p in written if p is not None]
