@@ -8,6 +8,7 @@
     kdbench trend                          trend PNGs from the history
     kdbench export [RUN]                   Bencher Metric Format JSON
     kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
+                                           (sensitivity also: the drop each gated quick row detects)
 
 A run set (A, B, RUN) is a session id from `kdbench history`, `latest` (the newest session),
 `baselines` (the committed baselines) or a folder of result records. The history store is
@@ -278,7 +279,7 @@ def cmd_export(args, history: History) -> int:
 
 
 def cmd_evidence(args, history: History) -> int:
-    from zoo.evidence import aa_report, sensitivity_report
+    from zoo.evidence import aa_report, detectable_report, sensitivity_report
 
     baselines = Path(args.baselines or DEFAULT_BASELINES)
     base, _ = run_set("baselines", history, baselines)
@@ -291,7 +292,8 @@ def cmd_evidence(args, history: History) -> int:
         bad = [s for s, eq, _ in pairs if not eq]
         if bad:
             raise UsageError(f"sensitivity takes NAME=RUNSET arguments, got {', '.join(bad)}")
-        text = sensitivity_report({name: run_set(where, history, baselines)[0] for name, _, where in pairs}, base)
+        text = detectable_report(base) + "\n" + sensitivity_report(
+            {name: run_set(where, history, baselines)[0] for name, _, where in pairs}, base)
     if args.out:
         from zoo.io import write_text
 
