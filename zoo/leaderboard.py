@@ -207,7 +207,8 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
     """
     if Path(source).is_file():  # the history store: the newest record of each row, and its trends
         history = History(source)
-        records, skipped = history.latest_records(), []
+        current = {p.id for p in PAIRS}  # rows since renamed or removed stay in the history, not on the board
+        records, skipped = [r for r in history.latest_records() if r["kind"] != "pair" or r["id"] in current], []
     elif Path(source).is_dir():
         history = None
         records, skipped = latest_records(source)

@@ -38,10 +38,14 @@ def _save(fig, path: Path) -> Path:
 
 def _rows(history: History, kind: str = "pair") -> dict[tuple, list[str]]:
     """(tier, dataset, device) -> row ids with a gated accuracy, in first-seen order."""
+    from zoo.pairs import PAIRS
+
+    current = {p.id for p in PAIRS}  # rows since renamed or removed have no trend to show
     groups: dict[tuple, list[str]] = defaultdict(list)
     for r in history.query("SELECT DISTINCT r.tier, r.dataset, r.device, r.bench_id FROM runs r JOIN samples s "
                            "ON s.run = r.run WHERE r.kind = ? AND s.metric = 'test_accuracy' ORDER BY r.run", (kind,)):
-        groups[(r["tier"], r["dataset"], r["device"])].append(r["bench_id"])
+        if r["bench_id"] in current:
+            groups[(r["tier"], r["dataset"], r["device"])].append(r["bench_id"])
     return groups
 
 
@@ -49,7 +53,7 @@ def accuracy_plot(history: History, key: tuple, ids: list[str], sigma: float | N
                   baselines: dict[str, float], out: Path) -> Path:
     cols = min(4, len(ids))
     rows = math.ceil(len(ids) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 2.9 * rows), squeeze=False, layout="constrained")
     for ax, bench_id in zip(axes.flat, ids):
         points = history.series(*key, bench_id, "test_accuracy")
         x = range(len(points))
@@ -144,7 +148,8 @@ def write_trends(history: History, out: Path, baselines_root: Path | None = None
         means = {b["id"]: statistics.fmean(b["metrics"]["test_accuracy"]) for b in pairs
                  if b["metrics"].get("test_accuracy")}
         written.append(accuracy_plot(history, key, ids, sigma, means, out))
-    latest = history.latest_records()
+    current = {i for ids in groups.values() for i in ids}
+    latest = [r for r in history.latest_records() if r["id"] in current]
     for tier, device in sorted({(k[0], k[2]) for k in groups}):
         written.append(throughput_plot(history, tier, device, groups, out))
         written.append(kd_gain_plot([r for r in latest if r["tier"] == tier and r["device"] == device
