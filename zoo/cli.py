@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
-from tabulate import tabulate
-
 from zoo.baselines import BaselineStore, compare_sets
 from zoo.drift import seed_noise, steps, throughput_noise
+from zoo.evidence import table
 from zoo.gates import seed_spreads
 from zoo.history import History, HistoryInputError, default_path
 from zoo.io import CorruptFileError, write_json
 from zoo.results import REPO, load_record
+from zoo.stats import mean_std
 
 DEFAULT_BASELINES = REPO / "baselines"
 
@@ -66,16 +65,14 @@ def run_set(name: str, history: History, baselines: Path) -> tuple[list[dict], s
 
 
 def _table(rows: list[dict], fmt: str) -> str:
-    return tabulate(rows, headers="keys", tablefmt="github" if fmt == "markdown" else "simple",
-                    disable_numparse=True) if rows else "(nothing)"
+    return table(rows, "github" if fmt == "markdown" else "simple")
 
 
 def _mean_sd(values: list[float], digits: int = 2) -> str:
     if not values:
         return ""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    mean, sd = mean_std(values)
+    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 # ------------------------------------------------------------------------------------------ commands

@@ -15,8 +15,9 @@ from tabulate import tabulate
 from zoo.baselines import compare_sets
 
 
-def _markdown(rows: list[dict]) -> str:
-    return tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True) if rows else "(nothing)"
+def table(rows: list[dict], fmt: str = "github") -> str:
+    """Rows of dicts as a table (tabulate's `fmt`: github markdown, or simple for a terminal)."""
+    return tabulate(rows, headers="keys", tablefmt=fmt, disable_numparse=True) if rows else "(nothing)"
 
 
 def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[str, str]) -> str:
@@ -55,10 +56,10 @@ def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[st
                    for e in sorted(by_metric.values(), key=lambda e: e["metric"])]
     return "\n".join([
         f"## A/A: {len(runs)} unchanged reruns against the committed baselines", "",
-        _markdown(per_session), "",
+        table(per_session), "",
         "Per metric over all reruns: the largest max-min spread of a row's value (seed metrics: its mean) "
         "across the reruns, and the alarms raised.", "",
-        _markdown(metric_rows), ""])
+        table(metric_rows), ""])
 
 
 def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict]) -> str:
@@ -76,7 +77,7 @@ def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict])
                              "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
                              "verdict": f.status.upper(), "caught": "yes" if f.failing else "no"})
     return "\n".join([f"## Sensitivity: {len(injections)} injected regressions against the committed baselines", "",
-                      _markdown(rows), ""])
+                      table(rows), ""])
 
 
 TARGETS = {"cifar10": 1.0, "mnist": 0.3}
@@ -113,4 +114,4 @@ def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
                          "seeds per arm for the target": "" if needed is None else str(needed),
                          "training s/seed": f"{per_seed:.0f}"})
     return "\n".join([f"## Detectable accuracy drop per gated {tier} row (80% power, fail at p < 0.001)", "",
-                      _markdown(rows), ""])
+                      table(rows), ""])
