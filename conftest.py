@@ -50,6 +50,9 @@ def pytest_addoption(parser):
     group.addoption("--history", default=os.environ.get("KDBENCH_HISTORY"),
                     help="history store the session's results are added to (env KDBENCH_HISTORY; default "
                          "<results-dir>/history.sqlite)")
+    group.addoption("--sweeps", action="store_true",
+                    help="also run the rows marked `sweep` (the omit-class, partial-data and alpha x T schemes of "
+                         "zoo.analysis; about 25 CPU minutes in the quick tier); `-m sweep` runs only them")
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")
@@ -64,5 +67,6 @@ def pytest_configure(config):
         ("deep", "deep CIFAR rows (ResNet-18 and its teachers)"),
         ("resnet", "the study's ResNet-18 section: ResNet-18, its teachers, and the CNN distilled from it"),
         ("speed", "inference throughput and latency benchmarks (never under xdist)"),
+        ("sweep", "rows of the dark-knowledge schemes: deselected unless --sweeps is given"),
     ]:
         config.addinivalue_line("markers", f"{name}: {text}")

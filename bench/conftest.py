@@ -173,6 +173,16 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("model_case", params)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Rows marked `sweep` run only with --sweeps: the default tiers keep their time budget."""
+    if config.getoption("--sweeps"):
+        return
+    sweeps = [item for item in items if item.get_closest_marker("sweep")]
+    if sweeps:
+        config.hook.pytest_deselected(items=sweeps)
+        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
 def _dataset_mark(pair: Pair) -> str:
     return "mnist" if pair.dataset == "mnist" else "cifar10"
 
@@ -195,8 +205,8 @@ def bench(request) -> Bench:
     opts = TrainOptions(device=resolve_device(config.getoption("--device")), amp=config.getoption("--amp"),
                         channels_last=config.getoption("--channels-last"), compile=config.getoption("--compile"),
                         log=_live_log(config))
-    session = Session(Path(data_root) if data_root else None, cache, opts)
     results = session_results_dir(Path(config.getoption("--results-dir")), tier)
+    session = Session(Path(data_root) if data_root else None, cache, opts, outputs_dir=results)
     config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(config.getoption("--baselines-dir")),
                                             results)
     return instance

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 
 DATA_ROOT = Path(os.environ.get("KDBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -18,3 +19,44 @@ def mnist_root() -> Path:
             pytest.fail(f"{message}: in CI the gate demonstrations must run, not skip", pytrace=False)
         pytest.skip(message)
     return DATA_ROOT
+
+
+@pytest.fixture
+def synthetic_cifar():
+    """A maker of random CIFAR-shaped TensorData (labels cycle through the ten classes)."""
+    from zoo.data import CIFAR_MEAN, CIFAR_STD, TensorData
+
+    def make_data(n_train: int = 120, n_test: int = 40) -> TensorData:
+        g = torch.Generator().manual_seed(0)
+        make = lambda n: (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),  # noqa: E731
+                          torch.arange(n) % 10)
+        return TensorData("synthetic", *make(n_train), *make(n_test), CIFAR_MEAN, CIFAR_STD, "test", "crop_flip")
+
+    return make_data
+
+
+def _write_idx(path: Path, array) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype("uint8").tobytes())
+
+
+@pytest.fixture(scope="session")
+def synthetic_idx_root():
+    """A maker of a data root holding `Synth/raw/`: ten classes of 28x28 images in MNIST's idx layout, each
+    class a bright horizontal band at its own height, plus noise (300 training and 100 test images)."""
+    import numpy as np
+
+    def make_root(root: Path) -> Path:
+        raw = root / "Synth" / "raw"
+        raw.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        for split, n in (("train", 300), ("t10k", 100)):
+            labels = np.arange(n) % 10
+            images = rng.integers(0, 80, size=(n, 28, 28))
+            for i, label in enumerate(labels):
+                images[i, 2 + 2 * label:4 + 2 * label] = 255
+            _write_idx(raw / f"{split}-images-idx3-ubyte", images)
+            _write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
+        return root
+
+    return make_root

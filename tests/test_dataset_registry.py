@@ -6,7 +6,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from zoo.data import dataset_spec, load_dataset, register_dataset
@@ -28,26 +27,6 @@ PLUGIN = textwrap.dedent('''
 ''')
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def synthetic_root(root: Path) -> Path:
-    """Ten classes of 28x28 images, each class a bright horizontal band at its own height, plus noise."""
-    raw = root / "Synth" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 300), ("t10k", 100)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 80, size=(n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label:4 + 2 * label] = 255
-        write_idx(raw / f"{split}-images-idx3-ubyte", images)
-        write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
-    return root
-
-
 def test_registration_rejects_duplicates_and_unknown_augmentation():
     with pytest.raises(ValueError, match="registered twice"):
         register_dataset("mnist", mean=(0.5,), std=(0.5,), files="x")(lambda root, download, cache: None)
@@ -56,8 +35,8 @@ def test_registration_rejects_duplicates_and_unknown_augmentation():
     assert dataset_spec("cifar10").augmentation == "crop_flip" and dataset_spec("mnist").augmentation is None
 
 
-def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path):
-    data = synthetic_root(tmp_path / "data")
+def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path, synthetic_idx_root):
+    data = synthetic_idx_root(tmp_path / "data")
     (tmp_path / "synth_plugin.py").write_text(PLUGIN)
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(tmp_path)}
     common = [sys.executable, "-m", "pytest", "bench/test_pairs.py", "-p", "synth_plugin", "-p", "no:cacheprovider",
@@ -71,10 +50,10 @@ def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path):
     assert (tmp_path / "results" / "reports" / "quick-synth-cpu.md").exists()
 
 
-def test_synthetic_idx_files_load_like_mnist(tmp_path):
+def test_synthetic_idx_files_load_like_mnist(tmp_path, synthetic_idx_root):
     import zoo.data
 
-    data_root = synthetic_root(tmp_path)
+    data_root = synthetic_idx_root(tmp_path)
     spec = zoo.data.DatasetSpec("synth-direct", lambda root, download, cache: zoo.data.idx_folder("synth", root, "Synth"),
                                 (0.5,), (0.25,), "Synth/raw/")
     zoo.data._DATASETS["synth-direct"] = spec

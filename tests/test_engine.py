@@ -34,23 +34,14 @@ def test_teacher_view_table_is_aligned_with_augmented_batches():
     assert torch.allclose(table[idx, views].float(), direct, atol=0.05, rtol=0.01)  # stored as bf16
 
 
-def synthetic_data(n_train=120, n_test=40):
-    from zoo.data import CIFAR_MEAN, CIFAR_STD, TensorData
-
-    g = torch.Generator().manual_seed(0)
-    make = lambda n: (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),  # noqa: E731
-                      torch.arange(n) % 10)
-    return TensorData("synthetic", *make(n_train), *make(n_test), CIFAR_MEAN, CIFAR_STD, "test", "crop_flip")
-
-
 @pytest.mark.parametrize("view_cache", [False, True])
-def test_gpu_paths_run_on_cpu_with_distillation(view_cache):
+def test_gpu_paths_run_on_cpu_with_distillation(view_cache, synthetic_cifar):
     """bf16 autocast, channels_last, augmentation and both teacher-output paths, end to end."""
     from zoo.engine import seed_everything, train
     from zoo.recipes import Distill
     from zoo.registry import create_model
 
-    data = synthetic_data()
+    data = synthetic_cifar()
     seed_everything(0, torch.device("cpu"))
     teacher = create_model("cnn5", dropout=0.0)
     student = create_model("cnn5")

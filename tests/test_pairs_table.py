@@ -20,7 +20,9 @@ def test_rows_are_consistent():
                 assert tier in teacher.recipes and teacher.dataset == pair.dataset, pair.id
                 assert pair.control and get_pair(pair.control).recipes.get(tier), pair.id
     grid_cells = {p.id for p in PAIRS if p.study and p.study.grid_cell}
-    assert {p.id for p in pairs_for("quick")} == {p.id for p in PAIRS} - grid_cells  # the rest runs on the CPU
+    full_grid_only = {p.id for p in PAIRS if p.scheme == "alpha-temp" and "quick" not in p.recipes}
+    assert len(full_grid_only) == 45 - 9
+    assert {p.id for p in pairs_for("quick")} == {p.id for p in PAIRS} - grid_cells - full_grid_only  # CPU rows
 
 
 def test_poster_figures_trace_to_their_records():
@@ -68,13 +70,15 @@ def test_mnist_students_train_without_weight_decay():
 
 
 def collect(*args: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    run = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          *args], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode in (0, 5), run.stdout[-2000:] + run.stderr[-2000:]  # 5: nothing collected
+    out = run.stdout
     return {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if line.startswith("bench/test_pairs.py")}
 
 
 def test_full_k_resnet_selects_exactly_the_resnet18_section():
-    deep = {p.id for p in pairs_for("full") if "resnet" in p.markers}
+    deep = {p.id for p in pairs_for("full") if "resnet" in p.markers and "sweep" not in p.markers}
     assert collect("--full", "-k", "resnet") == deep
     assert deep == {"cifar10-resnet18", "cifar10-wrn28_10", "cifar10-preresnet110", "cifar10-densenet100",
                     "cifar10-resnext29_8x64d", "cifar10-resnet18-kd-wrn28_10", "cifar10-resnet18-kd-preresnet110",
@@ -85,7 +89,33 @@ def test_full_k_resnet_selects_exactly_the_resnet18_section():
 
 
 def test_default_tier_is_quick():
-    assert collect() == {p.id for p in pairs_for("quick")}
+    assert collect() == {p.id for p in pairs_for("quick") if "sweep" not in p.markers}
+
+
+def test_sweep_rows_run_only_with_sweeps():
+    sweeps = {p.id for p in pairs_for("quick") if "sweep" in p.markers}
+    assert len(sweeps) == 20 and all(get_pair(i).scheme for i in sweeps)
+    assert collect("--sweeps", "-m", "sweep") == sweeps
+    assert collect("--sweeps") == {p.id for p in pairs_for("quick")}
+    assert collect("-m", "sweep") == set()  # without --sweeps they stay deselected
+
+
+def test_the_alpha_temp_grid_is_the_studys():
+    from zoo.pairs import QUICK_GRID, STUDY_SUBSET_GRID
+
+    cells = {(float(r["alpha"]), float(r["temperature"])) for f, r in records().items() if f.startswith("experiments/cnn_distill_subset/")}
+    assert cells == {(a, t) for a in STUDY_SUBSET_GRID[0] for t in STUDY_SUBSET_GRID[1]}
+    assert set(QUICK_GRID[0]) <= set(STUDY_SUBSET_GRID[0]) and set(QUICK_GRID[1]) <= set(STUDY_SUBSET_GRID[1])
+
+
+def test_partial_data_rows_reuse_the_5pct_rows_and_see_20k_images():
+    from zoo.pairs import PARTIAL_DATA_FRACTIONS
+
+    quick = {p.recipes["quick"].train_subset: p for p in PAIRS if p.scheme == "partial-data" and not p.recipes["quick"].distill}
+    assert sorted(quick) == sorted(PARTIAL_DATA_FRACTIONS) and quick[0.05].id == "cifar10-cnn5-5pct"
+    for fraction, pair in quick.items():
+        seen = 50_000 * fraction * pair.recipes["quick"].epochs
+        assert 20_000 <= seen <= 50_000, pair.id
 
 
 def test_every_committed_baseline_belongs_to_a_benchmark():

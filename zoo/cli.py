@@ -1,4 +1,4 @@
-"""The `kdbench` command: history, comparison, promotion, leaderboards, trends and export.
+"""The `kdbench` command: history, comparison, promotion, leaderboards, trends, analysis and export.
 
     kdbench history [PAIR]                 sessions (or one row's runs) and the drift found over them
     kdbench history --rebuild              make the history store anew from the JSON records
@@ -9,6 +9,7 @@
     kdbench export [RUN]                   Bencher Metric Format JSON
     kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
                                            (sensitivity also: the drop each gated quick row detects)
+    kdbench analyze                        dark-knowledge report from the test logits stored with each run
 
 A run set (A, B, RUN) is a session id from `kdbench history`, `latest` (the newest session),
 `baselines` (the committed baselines) or a folder of result records. The history store is
@@ -301,6 +302,19 @@ def cmd_evidence(args, history: History) -> int:
     return 0
 
 
+def cmd_analyze(args, history: History) -> int:
+    from zoo.analysis.report import write_analysis
+
+    root = Path(args.results)
+    if not root.is_dir():
+        raise UsageError(f"--results {root} is not a folder; point it at the results root or one session's folder")
+    path, left_out = write_analysis(root, Path(args.out), args.tier, args.device, args.pair or None)
+    for line in left_out:
+        print(f"left out: {line}", file=sys.stderr)
+    print(path)
+    return 0
+
+
 def _load_line(records: list[dict]) -> str:
     cores = [r["load"]["others_cores"] for r in records if (r.get("load") or {}).get("others_cores") is not None]
     busy = sum(bool(r["load"].get("busy")) for r in records if r.get("load"))
@@ -349,6 +363,15 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("sets", nargs="+", help="aa: run sets; sensitivity: NAME=RUNSET")
     ev.add_argument("--out", default=None, help="file (default: standard output)")
     ev.set_defaults(handler=cmd_evidence)
+
+    an = sub.add_parser("analyze", parents=[common], help="dark-knowledge report (markdown + PNGs) from stored test logits")
+    an.add_argument("--results", default="results", help="results root or one session's folder (default results)")
+    an.add_argument("--out", default="reports/analysis", help="output folder")
+    an.add_argument("--tier", default="quick")
+    an.add_argument("--device", default="cpu")
+    an.add_argument("--pair", action="append", default=[], metavar="ID",
+                    help="a distilled row to analyse (repeatable; default: every one whose control and teacher ran)")
+    an.set_defaults(handler=cmd_analyze)
 
     e = sub.add_parser("export", parents=[common], help="Bencher Metric Format JSON of a run set")
     e.add_argument("run", nargs="?", default="latest")

@@ -1,6 +1,7 @@
 """The one training loop, for teachers and students alike: setup, teacher targets, train, evaluate."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -14,8 +15,7 @@ import torch.nn.functional as F
 from zoo.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
 from zoo.losses import kd_loss, softened_kl
 from zoo.recipes import Recipe
-
-SUBSET_SEED = 0  # the train/test subsets are fixed, so the seed spread measures training randomness alone
+from zoo.schemes import SUBSET_SEED, bias_shift, split_training_set
 
 
 @dataclass
@@ -45,6 +45,14 @@ class TrainReport:
     epochs: list[dict]
     teacher_agreement: float | None = None  # % of test images where student and teacher top-1 agree
     teacher_kl: float | None = None  # mean KL(teacher_T || student_T) on the test set, nats
+    val_accuracy: float | None = None  # exact, on the recipe's validation split of the training set
+    omission: dict | None = None  # omitted class: its accuracy before and after the bias correction
+    test_logits: torch.Tensor | None = field(default=None, repr=False)  # (test images, classes), float32
+
+    def as_record(self) -> dict:
+        """The JSON-able fields (everything but the test logits, which are stored beside the record)."""
+        return {k: v for k, v in dataclasses.asdict(dataclasses.replace(self, test_logits=None)).items()
+                if k != "test_logits"}
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -103,9 +111,14 @@ def normalization(data: TensorData, device: torch.device) -> tuple[torch.Tensor,
             torch.tensor(data.std, device=device).view(1, -1, 1, 1))
 
 
+def test_indices(data: TensorData, recipe: Recipe) -> torch.Tensor:
+    """The recipe's test images, as indices into the dataset's test split."""
+    return stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED)
+
+
 def evaluate(model: nn.Module, data: TensorData, recipe: Recipe, opts: TrainOptions) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode logits of `model` on the recipe's test set, and that set's labels."""
-    test_idx = stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED)
+    test_idx = test_indices(data, recipe)
     test_x, test_y = data.test_x[test_idx].to(opts.device), data.test_y[test_idx].to(opts.device)
     return predict(model, test_x, *normalization(data, opts.device), opts), test_y
 
@@ -132,7 +145,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     if recipe.augment and data.augmentation != "crop_flip":
         raise ValueError(f"the recipe augments, but dataset {data.variant!r} registers no augmentation policy")
     generator = torch.Generator(device=device).manual_seed(seed)
-    train_idx = stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED).to(device)
+    train_idx, val_idx = split_training_set(data.train_y, recipe.train_subset, recipe.val_fraction, recipe.omit_class)
+    train_idx = train_idx.to(device)
     train_x, train_y = data.train_x.to(device)[train_idx], data.train_y.to(device)[train_idx]
     mean, std = normalization(data, device)
     model.to(device)
@@ -216,11 +230,45 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
         t_logits, _ = evaluate(teacher, data, recipe, opts)
         agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
         teacher_kl = float(softened_kl(logits, t_logits, kd.temperature))
+    val_accuracy = None
+    if len(val_idx):
+        val_logits = predict(model, data.train_x[val_idx].to(device), mean, std, opts)
+        val_accuracy = 100.0 * int((val_logits.argmax(1) == data.train_y[val_idx].to(device)).sum()) / len(val_idx)
+    omission = None
+    if recipe.omit_class is not None:
+        transfer = teacher_table[:, 0].float() if teacher_table is not None and not recipe.augment else None
+        omission = omitted_class_report(model, teacher, train_x, logits, test_y, recipe.omit_class,
+                                        kd.temperature, (mean, std), opts, transfer)
     eval_seconds = time.perf_counter() - start
     return TrainReport(
         test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),
         train_loss_first_epoch=epochs[0]["loss"], train_loss_last_epoch=epochs[-1]["loss"],
         train_images_per_s=n * recipe.epochs / train_seconds, train_seconds=train_seconds,
         teacher_seconds=teacher_seconds, eval_seconds=eval_seconds, epochs=epochs,
-        teacher_agreement=agreement, teacher_kl=teacher_kl,
+        teacher_agreement=agreement, teacher_kl=teacher_kl, val_accuracy=val_accuracy, omission=omission,
+        test_logits=logits,
     )
+
+
+def omitted_class_report(model: nn.Module, teacher: nn.Module, transfer_x: torch.Tensor, test_logits: torch.Tensor,
+                         test_y: torch.Tensor, cls: int, temperature: float, norm, opts: TrainOptions,
+                         teacher_transfer: torch.Tensor | None = None) -> dict:
+    """Accuracy on the omitted class `cls` (and overall) before and after the bias correction of zoo.schemes.
+
+    The shift is fitted on the transfer set alone (which holds no image of `cls`), never on the test set.
+    """
+    student_transfer = predict(model, transfer_x, *norm, opts)
+    if teacher_transfer is None:
+        teacher_transfer = predict(teacher, transfer_x, *norm, opts)
+    shift = bias_shift(student_transfer.cpu(), teacher_transfer.cpu(), cls, temperature)
+    corrected = test_logits.clone()
+    corrected[:, cls] += shift
+    members = test_y == cls
+
+    def accuracy(logits: torch.Tensor, mask: torch.Tensor) -> float:
+        return 100.0 * int((logits.argmax(1)[mask] == test_y[mask]).sum()) / int(mask.sum())
+
+    everything = torch.ones_like(members)
+    return {"omitted_class": cls, "bias_shift": shift, "class_test_images": int(members.sum()),
+            "class_accuracy": accuracy(test_logits, members), "class_accuracy_corrected": accuracy(corrected, members),
+            "test_accuracy_corrected": accuracy(corrected, everything)}

@@ -151,7 +151,7 @@ class Spread:
         worse, better = test.drop > self.margin, -test.drop > self.margin
         status = ("regressed" if worse and test.p_worse < ALPHA_FAIL else "warn" if worse and test.p_worse < ALPHA_WARN
                   else "improved" if better and test.p_better < ALPHA_FAIL else "ok")
-        unit = "log" if self.log else "pt" if self.metric == "test_accuracy" else ""
+        unit = "log" if self.log else "pt" if "accuracy" in self.metric else ""
         detectable = max(self.margin, test.detectable)
         how = (f"drop {test.drop:.3g} {unit}, p {test.p_worse:.2g} ({test.method}, {pool.describe()}); "
                f"fails when the drop exceeds the margin {self.margin:.3g} at p < {ALPHA_FAIL:g}, warns at "
@@ -264,6 +264,9 @@ CHECKS = [
     Exact("gmacs", counter="fvcore"),
     Spread("test_accuracy", higher_is_better=True, margin=0.1),
     Spread("teacher_kl", higher_is_better=False, margin=math.log(1.1), log=True),
+    Spread("val_accuracy", higher_is_better=True, margin=0.1),
+    Spread("test_accuracy_corrected", higher_is_better=True, margin=0.1),
+    Spread("omitted_class_accuracy_corrected", higher_is_better=True, margin=1.0),
     Throughput("train_images_per_s", MIN_SPEED_RATIO),
     Throughput("infer_images_per_s", MIN_INFER_RATIO),
     Throughput("latency_images_per_s", MIN_INFER_RATIO),
@@ -274,6 +277,10 @@ UNGATED = {
     "teacher_agreement": "top-1 agreement with the teacher is a coarse, bounded view of teacher_kl, which is gated",
     "test_accuracy_ungated": "smoke rows: accuracy after 4 epochs on 50 images is noise",
     "teacher_kl_ungated": "smoke rows: the KL after 4 epochs on 50 images differs between CPUs by its own size",
+    "omitted_class_accuracy": "the omitted class before its bias correction: what the correction repairs (the "
+                              "corrected accuracy is gated)",
+    "omitted_class_bias_shift": "a fitted logit offset, not a quality: its effect is gated through the corrected "
+                                "accuracies",
 }
 """Metrics that records carry but no check gates, each with the reason."""
 GATED = {c.metric for c in CHECKS} | {LossFalls.metric}

@@ -22,10 +22,10 @@ class LeaderboardSourceError(ValueError):
     """The source folder is missing or holds no readable record: there is nothing to rank."""
 
 
-def latest_records(root: Path) -> tuple[list[dict], list[str]]:
-    """The newest record of each (tier, dataset, device, id) found anywhere under `root`, and every
+def latest_record_files(root: Path) -> tuple[dict[tuple, tuple[dict, Path]], list[str]]:
+    """(tier, dataset, device, id) -> the newest record found anywhere under `root` and its file; and every
     file that was skipped, with the reason (a damaged record or one of another schema)."""
-    newest: dict[tuple, dict] = {}
+    newest: dict[tuple, tuple[dict, Path]] = {}
     skipped = []
     for path in sorted(Path(root).rglob("*.json")):
         try:
@@ -34,9 +34,16 @@ def latest_records(root: Path) -> tuple[list[dict], list[str]]:
             skipped.append(f"{path}: {err}")
             continue
         key = (record["tier"], record["dataset"], record["device"], record["id"])
-        if key not in newest or record["provenance"].get("date", "") >= newest[key]["provenance"].get("date", ""):
-            newest[key] = record
-    return list(newest.values()), skipped
+        date = record["provenance"].get("date", "")
+        if key not in newest or date >= newest[key][0]["provenance"].get("date", ""):
+            newest[key] = record, path
+    return newest, skipped
+
+
+def latest_records(root: Path) -> tuple[list[dict], list[str]]:
+    """The newest record of each (tier, dataset, device, id) under `root`, and the skipped files (see above)."""
+    newest, skipped = latest_record_files(root)
+    return [record for record, _ in newest.values()], skipped
 
 
 def _accuracy(record: dict) -> list[float]:

@@ -31,6 +31,7 @@ class Pair:
     control: str | None = None
     note: str = ""
     markers: tuple[str, ...] = ()
+    scheme: str = ""  # the dark-knowledge scheme the row belongs to (SCHEMES), read by zoo.analysis
 
     @property
     def is_teacher_row(self) -> bool:
@@ -124,10 +125,11 @@ def _cnn(recipe: Recipe, quick: Recipe | None, **changes) -> dict[str, Recipe]:
     return recipes
 
 
-def _cnn_row(row_id: str, dropout: float, recipes: dict[str, Recipe], **kwargs) -> Pair:
+def _cnn_row(row_id: str, dropout: float, recipes: dict[str, Recipe], markers: tuple[str, ...] = (), **kwargs) -> Pair:
     kd = any(r.distill for r in recipes.values())
     return Pair(row_id, "cifar10", ModelSpec.of("cnn5", dropout=dropout), recipes,
-                teacher={t: _CNN_T[t] for t in recipes} if kd else {}, markers=("resnet",) if kd else (), **kwargs)
+                teacher={t: _CNN_T[t] for t in recipes} if kd else {},
+                markers=(("resnet",) if kd else ()) + markers, **kwargs)
 
 
 def _grid_cell(base: str, dropout: float, recipe: Recipe, alpha: float, temperature: float, grid: str,
@@ -156,9 +158,9 @@ CNN_PAIRS = [
              control="cifar10-cnn5-d0.5"),
     _grid_cell("cifar10-cnn5-d0.5-kd", 0.5, _CNN, 0.95, 2, "cnn_distill_alpha_temp", "cifar10-cnn5-d0.5-noaug"),
     _grid_cell("cifar10-cnn5-d0-kd", 0.0, _CNN, 0.5, 1.5, "cnn_distill_nodropout_alpha_temp", "cifar10-cnn5-d0"),
-    _cnn_row("cifar10-cnn5-5pct", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK),
+    _cnn_row("cifar10-cnn5-5pct", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK), scheme="partial-data",
              study=StudyRef("experiments/base_cnn_subset"), note="5% of the training set"),
-    _cnn_row("cifar10-cnn5-5pct-kd", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK, distill=_kd(0.95, 2)),
+    _cnn_row("cifar10-cnn5-5pct-kd", 0.0, _cnn(_CNN_5PCT, _CNN_5PCT_QUICK, distill=_kd(0.95, 2)), scheme="partial-data",
              study=StudyRef("experiments/cnn_distill_subset/alpha_0.95_Temp_2"), control="cifar10-cnn5-5pct",
              note="5% of the training set; the default recipe of cnn_distill_subset, whose metrics its grid cell holds"),
     _grid_cell("cifar10-cnn5-5pct-kd", 0.0, _CNN_5PCT, 0.01, 20, "cnn_distill_subset", "cifar10-cnn5-5pct"),
@@ -216,7 +218,66 @@ DEEP_PAIRS = [
     _kd_row("resnext29_8x64d", 175, "resnext_teacher"),
 ]
 
-PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS
+# ------------------------------------------------------------------------------- dark-knowledge schemes
+# Rows that exist for zoo.analysis's schemes. Those marked `sweep` run only with --sweeps (about 25 CPU
+# minutes for the quick tier), so the default quick tier keeps its budget; they are gated like any row.
+#   omit-class    Hinton et al. (2015): the MNIST transfer set lacks the digit 3. The student's bias for
+#                 3 is then corrected from the teacher's mean softened output on the transfer set (zoo.schemes).
+#   partial-data  the 5% rows (alpha 0.95, T 2) at 1, 5, 10, 25 and 100% of the training set, +- KD. quick:
+#                 the lr decays by a cosine over about 20k images at every fraction (at least one epoch), as
+#                 the 5% and 10% quick rows do; full: the study's 5% recipe (50 epochs) at every fraction.
+#   alpha-temp    the study's 5 x 9 alpha x T grid of the 5% rows (cnn_distill_subset), with 10% of the
+#                 training set held out for validation, so a cell can be picked without the test set; the
+#                 quick tier runs a 3 x 3 subgrid. The no-KD control holds out the same split.
+SCHEMES = ("omit-class", "partial-data", "alpha-temp")
+OMITTED_DIGIT = 3
+PARTIAL_DATA_FRACTIONS = (0.01, 0.05, 0.1, 0.25, 1.0)
+STUDY_SUBSET_GRID = ((0.01, 0.1, 0.5, 0.95, 0.999), (1, 2, 3, 4.5, 6, 8, 10, 20, 40))
+"""The alpha and T values of the study's cnn_distill_subset grid (tests/test_pairs_table.py checks records.csv)."""
+QUICK_GRID = ((0.01, 0.5, 0.95), (2, 6, 20))
+VAL_FRACTION = 0.1
+_SWEEP = ("sweep",)
+
+
+def _omit_row(row_id: str, distill: Distill, note: str, correction: str = "") -> Pair:
+    return Pair(row_id, "mnist", _MLP800, {t: r.replace(omit_class=OMITTED_DIGIT) for t, r in
+                                           _mnist_student(0.01, distill).items()},
+                teacher=_MNIST_T, control="mnist-mlp800-lr0.01", markers=_SWEEP, scheme="omit-class", note=note,
+                correction=correction)
+
+
+def _partial_rows(fraction: float) -> list[Pair]:
+    quick = _CNN_QUICK.replace(train_subset=fraction, epochs=max(1, round(0.4 / fraction)))
+    recipes = _cnn(_CNN_5PCT.replace(train_subset=fraction), quick)
+    base = f"cifar10-cnn5-data{fraction * 100:g}pct"
+    return [_cnn_row(base, 0.0, recipes, markers=_SWEEP, scheme="partial-data"),
+            _cnn_row(f"{base}-kd", 0.0, {t: r.replace(distill=_kd(0.95, 2)) for t, r in recipes.items()},
+                     markers=_SWEEP, scheme="partial-data", control=base)]
+
+
+def _alpha_temp_rows() -> list[Pair]:
+    full, quick = (r.replace(val_fraction=VAL_FRACTION) for r in (_CNN_5PCT, _CNN_5PCT_QUICK))
+    control = "cifar10-cnn5-5pct-val"
+    rows = [_cnn_row(control, 0.0, {"full": full, "quick": quick}, markers=_SWEEP, scheme="alpha-temp")]
+    for alpha in STUDY_SUBSET_GRID[0]:
+        for temperature in STUDY_SUBSET_GRID[1]:
+            recipes = {"full": full.replace(distill=_kd(alpha, temperature))}
+            if alpha in QUICK_GRID[0] and temperature in QUICK_GRID[1]:
+                recipes["quick"] = quick.replace(distill=_kd(alpha, temperature))
+            rows.append(_cnn_row(f"{control}-kd-a{alpha:g}-t{temperature:g}", 0.0, recipes, markers=_SWEEP,
+                                 scheme="alpha-temp", control=control))
+    return rows
+
+
+SCHEME_PAIRS = [
+    _omit_row("mnist-mlp800-kd-omit3-lr0.01", _MNIST_KD, "transfer set without the digit 3; the study's KD loss"),
+    _omit_row("mnist-mlp800-kd-omit3-lr0.01-batchmean", Distill(alpha=0.7, temperature=20),
+              "transfer set without the digit 3; Hinton et al.'s scaling", correction=_PER_SAMPLE),
+    *[row for f in PARTIAL_DATA_FRACTIONS if f != 0.05 for row in _partial_rows(f)],
+    *_alpha_temp_rows(),
+]
+
+PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS + SCHEME_PAIRS
 
 
 class UnknownPairError(KeyError):
@@ -251,6 +312,8 @@ def _check_table() -> None:
                 raise ValueError(f"{pair.id}: tier {tier!r} distills but names no teacher row")
             if tier in pair.teacher and tier not in get_pair(pair.teacher[tier]).recipes:
                 raise ValueError(f"{pair.id}: teacher row {pair.teacher[tier]!r} has no {tier!r} recipe")
+        if pair.scheme and pair.scheme not in SCHEMES:
+            raise ValueError(f"{pair.id}: unknown scheme {pair.scheme!r}; choose from {SCHEMES}")
         if pair.study and pair.correction:
             raise ValueError(f"{pair.id}: a corrected row stands beside no study figure; drop `study` or `correction`")
 

@@ -52,7 +52,7 @@ class Distill:
             raise ValueError("unlabeled distillation needs alpha == 1")
 
 
-LATER_FIELDS = {"teacher_seed": None}
+LATER_FIELDS = {"teacher_seed": None, "val_fraction": 0.0, "omit_class": None}
 """Recipe fields added after the first baselines, with the default at which they leave the hash alone."""
 
 
@@ -78,10 +78,16 @@ class Recipe:
     distill: Distill | None = None
     teacher_view_cache: bool = False  # cache teacher outputs for all 162 augmentation views up front
     teacher_seed: int | None = None  # distil every seed from this teacher seed (None: the student's own seed)
+    val_fraction: float = 0.0  # validation split carved out of the training set (zoo.schemes); 0: none
+    omit_class: int | None = None  # this class is left out of the transfer set (zoo.schemes); needs `distill`
     gate_accuracy: bool = True  # False for smoke runs, gated on a falling loss instead
     seeds: int = 3  # seeds run by default (0..seeds-1); --seeds overrides
     baseline_seeds: int = 3  # fewest seeds --update-baselines stores (the accuracy gate needs a spread)
     schedule_name: str = ""  # human name of the schedule, e.g. "study" or "one-cycle 40 ep"
+
+    def __post_init__(self):
+        if self.omit_class is not None and self.distill is None:
+            raise ValueError("omit_class needs distill: the omitted class's bias is corrected from the teacher")
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **changes)

@@ -7,19 +7,20 @@ what it cannot re-measure (its training speed) is listed in the record as carrie
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import io
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from filelock import FileLock
 
 from zoo.data import TensorData, load_dataset
-from zoo.engine import TrainOptions, evaluate, seed_everything, train
-from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, sha256_file, write_json
+from zoo.engine import TrainOptions, evaluate, seed_everything, test_indices, train
+from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, sha256_file, write_bytes, write_json
 from zoo.measure import (
     LoadMonitor,
     MachineLoad,
@@ -31,13 +32,14 @@ from zoo.measure import (
 )
 from zoo.pairs import Pair, get_pair
 from zoo.recipes import stable_hash
-from zoo.results import SCHEMA, provenance
+from zoo.results import SCHEMA, provenance, record_path
 from zoo.stats import mean_std
 
-_TRAINING_SOURCES = ("models.py", "cifar_models.py", "data.py", "engine.py", "losses.py")
+_TRAINING_SOURCES = ("models.py", "cifar_models.py", "data.py", "engine.py", "losses.py", "schemes.py")
 CODE_VERSION = hashlib.sha256(
     b"".join((Path(__file__).parent / name).read_bytes() for name in _TRAINING_SOURCES)).hexdigest()[:16]
 """Hash of the code that determines a trained model: a change retrains cached teachers."""
+TEST_LOGITS = "test_logits"  # a seed report's test-set logits (a tensor): stored beside the record, never in it
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Session:
     data_root: Path | None
     cache_dir: Path
     opts: TrainOptions = field(default_factory=TrainOptions)
+    outputs_dir: Path | None = None  # where each row's test logits are stored (the session's results folder)
     _datasets: dict[str, TensorData] = field(default_factory=dict)
     origin: dict = field(init=False)
 
@@ -100,9 +103,9 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
     with LoadMonitor() as load:
         report = train(model, recipe, data, seed, session.opts, teacher=teacher)
-    report_dict = dataclasses.asdict(report) | {
+    report_dict = report.as_record() | {
         "seed": seed, "from_cache": False, "load": load.result.as_dict(),
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), TEST_LOGITS: report.test_logits}
     return model, report_dict
 
 
@@ -126,7 +129,8 @@ def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tup
                 session.opts.log(f"[{pair.id} seed {seed}] cache entry unusable ({err}); retraining")
         model, report = train_seed(pair, tier, seed, session)
         save_tensors(weights, {k: v.cpu() for k, v in model.state_dict().items()})
-        write_json(report_file, report | {"weights_sha256": sha256_file(weights), "cache_entry": str(folder)})
+        stored = {k: v for k, v in report.items() if k != TEST_LOGITS}
+        write_json(report_file, stored | {"weights_sha256": sha256_file(weights), "cache_entry": str(folder)})
         return model, report
 
 
@@ -146,7 +150,7 @@ def reevaluate(model: nn.Module, pair: Pair, tier: str, report: dict, session: S
     logits, labels = evaluate(model, session.dataset(pair.dataset), pair.recipes[tier], session.opts)
     correct = int((logits.argmax(1) == labels).sum())
     return report | {"test_accuracy": 100.0 * correct / len(labels), "test_correct": correct,
-                     "test_total": len(labels), "cached_test_accuracy": report["test_accuracy"]}
+                     "test_total": len(labels), "cached_test_accuracy": report["test_accuracy"], TEST_LOGITS: logits}
 
 
 def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
@@ -155,7 +159,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         raise ValueError(f"{pair.id}: no seeds to run")
     device = session.opts.device
     reset_peak_memory(device)
-    runs = []
+    runs, logits = [], []
     for seed in seeds:
         if pair.is_teacher_row:
             model, report = cached_train_seed(pair, tier, seed, session)
@@ -163,6 +167,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
                 report = reevaluate(model, pair, tier, report, session)
         else:
             model, report = train_seed(pair, tier, seed, session)
+        logits.append(report.pop(TEST_LOGITS))
         runs.append(report)
     data = session.dataset(pair.dataset)
     gmacs, unsupported = count_gmacs(model, data.input_shape)
@@ -183,12 +188,18 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     if recipe.distill:
         metrics["teacher_kl"] = [r["teacher_kl"] for r in runs]
         metrics["teacher_agreement"] = [r["teacher_agreement"] for r in runs]
+    if any(r.get("val_accuracy") is not None for r in runs):
+        metrics["val_accuracy"] = [r["val_accuracy"] for r in runs]
+    if recipe.omit_class is not None:
+        for metric, key in OMISSION_METRICS.items():
+            metrics[metric] = [r["omission"][key] for r in runs]
     if not recipe.gate_accuracy:  # smoke rows: too few steps for accuracy or the KL to mean anything
         metrics["test_accuracy_ungated"] = metrics.pop("test_accuracy")
         if recipe.distill:
             metrics["teacher_kl_ungated"] = metrics.pop("teacher_kl")
         metrics["train_loss_drop"] = [r["train_loss_first_epoch"] - r["train_loss_last_epoch"] for r in runs]
     acc_mean, acc_std = mean_std([r["test_accuracy"] for r in runs])
+    test_y = data.test_y[test_indices(data, recipe)]
     load = combine_loads([MachineLoad(r["load"]["others_cores"], r["load"]["seconds"]) for r in fresh])
     return {
         "schema": SCHEMA,
@@ -203,6 +214,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "student": str(pair.student),
         "teacher": pair.teacher.get(tier),
         "control": pair.control,
+        "scheme": pair.scheme,
         "study": pair.study.as_dict() if pair.study else None,
         "correction": pair.correction,
         "note": pair.note,
@@ -221,7 +233,36 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "unsupported_ops": unsupported,
         "runs": runs,
         "provenance": session.provenance(),
-    }
+    } | _store_logits(pair, tier, seeds, logits, test_y, session)
+
+
+OMISSION_METRICS = {"omitted_class_accuracy": "class_accuracy", "omitted_class_accuracy_corrected":
+                    "class_accuracy_corrected", "test_accuracy_corrected": "test_accuracy_corrected",
+                    "omitted_class_bias_shift": "bias_shift"}
+"""Record metric -> key of the engine's omission report."""
+
+
+def _store_logits(pair: Pair, tier: str, seeds: list[int], logits: list[torch.Tensor], labels: torch.Tensor,
+                  session: Session) -> dict:
+    """Write every seed's test logits (compressed; float16 unless a logit exceeds its range) beside the row's
+    record; return the record's reference to them."""
+    if session.outputs_dir is None:
+        return {}
+    path = logits_path(record_path(session.outputs_dir, {"tier": tier, "dataset": pair.dataset,
+                                                         "device": session.opts.device.type, "id": pair.id}))
+    values = torch.stack([x.float().cpu() for x in logits]).numpy()
+    dtype = np.float16 if np.abs(values).max() < np.finfo(np.float16).max else np.float32
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, seeds=np.array(seeds), labels=labels.cpu().numpy().astype(np.int16),
+                        logits=values.astype(dtype))
+    write_bytes(path, buffer.getvalue())
+    return {TEST_LOGITS: {"file": path.name, "sha256": sha256_file(path), "dtype": np.dtype(dtype).name,
+                          "shape": list(values.shape)}}
+
+
+def logits_path(record_file: Path) -> Path:
+    """The test-logits file stored beside a result record."""
+    return record_file.with_name(record_file.stem + ".logits.npz")
 
 
 def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,

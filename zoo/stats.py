@@ -151,6 +151,16 @@ def welch_one_sided(a: list[float], b: list[float], margin: float = 0.0) -> floa
     return float(_scipy.ttest_ind([v + margin for v in a], b, equal_var=False, alternative="greater").pvalue)
 
 
+def difference_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """mean(a) - mean(b) and the half-width of its Welch confidence interval; None below 2 values per side."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se else 1
+    return statistics.fmean(a) - statistics.fmean(b), float(_scipy.t.ppf(0.5 + level / 2, df)) * se
+
+
 def minimum_detectable_effect(sigma: float, n_per_arm: int) -> float:
     """Smallest true difference of means that n seeds per arm detect with 80% power at alpha 0.05."""
     return (Z_ALPHA_TWO_SIDED + Z_POWER) * sigma * math.sqrt(2 / n_per_arm)

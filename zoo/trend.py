@@ -19,14 +19,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from scipy import stats as _scipy  # noqa: E402
 
 from zoo.drift import seed_noise, steps  # noqa: E402
 from zoo.history import History  # noqa: E402
 from zoo.io import write_bytes  # noqa: E402
+from zoo.stats import difference_ci  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
     import io
 
     buffer = io.BytesIO()
@@ -77,7 +77,7 @@ def accuracy_plot(history: History, key: tuple, ids: list[str], sigma: float | N
     axes.flat[0].set_ylabel("test accuracy %", fontsize=7)
     axes.flat[0].legend(fontsize=6)
     fig.suptitle(f"accuracy over sessions: {' / '.join(key)} (red: change point)", fontsize=10)
-    return _save(fig, out / f"accuracy-{'-'.join(key)}.png")
+    return save_png(fig, out / f"accuracy-{'-'.join(key)}.png")
 
 
 def throughput_plot(history: History, tier: str, device: str, groups: dict[tuple, list[str]], out: Path) -> Path | None:
@@ -106,7 +106,7 @@ def throughput_plot(history: History, tier: str, device: str, groups: dict[tuple
     ax.set_ylabel("training images/s (median over seeds)")
     ax.set_title(f"training throughput of every row over sessions: {tier} tier, {device} (one line per row)")
     ax.legend(fontsize=7)
-    return _save(fig, out / f"throughput-{tier}-{device}.png")
+    return save_png(fig, out / f"throughput-{tier}-{device}.png")
 
 
 def kd_gain_plot(records: list[dict], tier: str, device: str, out: Path) -> Path | None:
@@ -115,12 +115,8 @@ def kd_gain_plot(records: list[dict], tier: str, device: str, out: Path) -> Path
     for r in records:
         control = by_id.get(r.get("control") or "")
         acc, c_acc = r["metrics"].get("test_accuracy"), (control or {}).get("metrics", {}).get("test_accuracy")
-        if not (r.get("teacher") and acc and c_acc and len(acc) > 1 and len(c_acc) > 1):
-            continue
-        va, vc = statistics.variance(acc) / len(acc), statistics.variance(c_acc) / len(c_acc)
-        se = math.sqrt(va + vc)
-        df = (va + vc) ** 2 / (va**2 / (len(acc) - 1) + vc**2 / (len(c_acc) - 1)) if se else 1
-        gains.append((r["id"], statistics.fmean(acc) - statistics.fmean(c_acc), _scipy.t.ppf(0.975, df) * se))
+        if r.get("teacher") and acc and c_acc and (ci := difference_ci(acc, c_acc)):
+            gains.append((r["id"], *ci))
     if not gains:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(gains) + 1.2))
@@ -131,7 +127,7 @@ def kd_gain_plot(records: list[dict], tier: str, device: str, out: Path) -> Path
     ax.invert_yaxis()
     ax.set_xlabel("accuracy gain over the no-KD control (pt), 95% CI")
     ax.set_title(f"KD gain, latest session per row: {tier} tier, {device}")
-    return _save(fig, out / f"kd-gain-{tier}-{device}.png")
+    return save_png(fig, out / f"kd-gain-{tier}-{device}.png")
 
 
 def write_trends(history: History, out: Path, baselines_root: Path | None = None) -> list[Path]:
