@@ -53,6 +53,9 @@ def pytest_addoption(parser):
     group.addoption("--sweeps", action="store_true",
                     help="also run the rows marked `sweep` (the omit-class, partial-data and alpha x T schemes of "
                          "zoo.analysis; about 25 CPU minutes in the quick tier); `-m sweep` runs only them")
+    group.addoption("--distillers", action="store_true",
+                    help="also run the rows marked `distillers` (methods other than Hinton KD, zoo.distill); "
+                         "`-m distillers` runs only them")
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")
@@ -68,5 +71,6 @@ def pytest_configure(config):
         ("resnet", "the study's ResNet-18 section: ResNet-18, its teachers, and the CNN distilled from it"),
         ("speed", "inference throughput and latency benchmarks (never under xdist)"),
         ("sweep", "rows of the dark-knowledge schemes: deselected unless --sweeps is given"),
+        ("distillers", "rows of distillers other than Hinton KD: deselected unless --distillers is given"),
     ]:
         config.addinivalue_line("markers", f"{name}: {text}")

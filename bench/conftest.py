@@ -15,7 +15,7 @@ from zoo.engine import TrainOptions
 from zoo.gates import LOUD
 from zoo.history import History, HistoryInputError
 from zoo.leaderboard import LeaderboardSourceError, write_leaderboards
-from zoo.pairs import Pair, pairs_for
+from zoo.pairs import OPT_IN_MARKERS, Pair, pairs_for
 from zoo.results import REPO, record_path, session_results_dir, write_record
 from zoo.runner import Session
 
@@ -174,13 +174,13 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Rows marked `sweep` run only with --sweeps: the default tiers keep their time budget."""
-    if config.getoption("--sweeps"):
-        return
-    sweeps = [item for item in items if item.get_closest_marker("sweep")]
-    if sweeps:
-        config.hook.pytest_deselected(items=sweeps)
-        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+    """Rows of an opt-in marker (`sweep`, `distillers`) run only with its option: the default keeps its budget."""
+    for marker, option in OPT_IN_MARKERS.items():
+        if not config.getoption(option):
+            left_out = [item for item in items if item.get_closest_marker(marker)]
+            if left_out:
+                config.hook.pytest_deselected(items=left_out)
+                items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 def _dataset_mark(pair: Pair) -> str:

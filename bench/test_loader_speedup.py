@@ -45,7 +45,7 @@ def naive_epoch_images_per_s(model, recipe, data, indices) -> float:
     transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(data.mean, data.std)])
     loader = DataLoader(PerSampleImages(data.train_x[indices], data.train_y[indices], transform),
                         batch_size=recipe.batch_size, shuffle=True, num_workers=0)
-    optimizer = make_optimizer(model, recipe)
+    optimizer = make_optimizer(model.parameters(), recipe)
     model.train()
     start = time.perf_counter()
     for x, y in loader:

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+import zoo.distill.hinton
 import zoo.engine
 import zoo.faults
 import zoo.models
@@ -14,7 +15,7 @@ from zoo.recipes import ModelSpec
 
 def configure(monkeypatch, *faults: str) -> None:
     """Run the plugin's configure hook; monkeypatch restores whatever the faults replace."""
-    for module, name in ((zoo.engine, "kd_loss"), (zoo.engine, "_forward"), (zoo.runner, "train"),
+    for module, name in ((zoo.distill.hinton, "kd_loss"), (zoo.engine, "_forward"), (zoo.runner, "train"),
                          (zoo.runner, "cached_train_seed"), (zoo.models.MLP, "__init__"), (zoo.models.CNN5, "__init__")):
         monkeypatch.setattr(module, name, getattr(module, name))
     zoo.faults.pytest_configure(SimpleNamespace(getoption=lambda name: list(faults)))
@@ -35,9 +36,9 @@ def test_width_changes_the_parameter_count(monkeypatch):
 
 def test_kd_weight_scales_the_distillation_loss(monkeypatch):
     student, teacher, labels = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
-    full = zoo.engine.kd_loss(student, teacher, labels, 0.9, 4.0)
+    full = zoo.distill.hinton.kd_loss(student, teacher, labels, 0.9, 4.0)
     configure(monkeypatch, "kd-weight=0.25")
-    assert torch.isclose(zoo.engine.kd_loss(student, teacher, labels, 0.9, 4.0), 0.25 * full)
+    assert torch.isclose(zoo.distill.hinton.kd_loss(student, teacher, labels, 0.9, 4.0), 0.25 * full)
 
 
 def test_label_noise_flips_that_fraction_of_student_labels_but_never_a_teachers(monkeypatch):

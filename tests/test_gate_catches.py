@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import zoo.distill.hinton
 import zoo.engine
 import zoo.io
 import zoo.losses
@@ -72,7 +73,7 @@ def test_broken_kd_loss_fails(store, tiny_session, monkeypatch):
                         reduction="batchmean", log_target=True)
         return alpha * soft + (1 - alpha) * F.cross_entropy(student, labels)
 
-    monkeypatch.setattr(zoo.engine, "kd_loss", without_t_squared)
+    monkeypatch.setattr(zoo.distill.hinton, "kd_loss", without_t_squared)
     assert {"test_accuracy", "teacher_kl"} & rerun(store, tiny_session)
 
 
@@ -80,7 +81,7 @@ def test_dropped_kd_term_fails(store, tiny_session, monkeypatch):
     def hard_term_only(student, teacher, labels, alpha, temperature, *args):
         return (1 - alpha) * F.cross_entropy(student, labels)
 
-    monkeypatch.setattr(zoo.engine, "kd_loss", hard_term_only)
+    monkeypatch.setattr(zoo.distill.hinton, "kd_loss", hard_term_only)
     assert "teacher_kl" in rerun(store, tiny_session)
 
 

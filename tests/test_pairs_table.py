@@ -78,7 +78,7 @@ def collect(*args: str) -> set[str]:
 
 
 def test_full_k_resnet_selects_exactly_the_resnet18_section():
-    deep = {p.id for p in pairs_for("full") if "resnet" in p.markers and "sweep" not in p.markers}
+    deep = {p.id for p in pairs_for("full") if "resnet" in p.markers and not {"sweep", "distillers"} & set(p.markers)}
     assert collect("--full", "-k", "resnet") == deep
     assert deep == {"cifar10-resnet18", "cifar10-wrn28_10", "cifar10-preresnet110", "cifar10-densenet100",
                     "cifar10-resnext29_8x64d", "cifar10-resnet18-kd-wrn28_10", "cifar10-resnet18-kd-preresnet110",
@@ -89,14 +89,17 @@ def test_full_k_resnet_selects_exactly_the_resnet18_section():
 
 
 def test_default_tier_is_quick():
-    assert collect() == {p.id for p in pairs_for("quick") if "sweep" not in p.markers}
+    assert collect() == {p.id for p in pairs_for("quick") if not {"sweep", "distillers"} & set(p.markers)}
+    assert collect("--distillers", "-m", "distillers") == {"cifar10-cnn5-d0-at", "cifar10-cnn5-d0-fitnets",
+                                                           "mnist-mlp800-datafree-top-lr0.01",
+                                                           "mnist-mlp800-datafree-all-lr0.01"}
 
 
 def test_sweep_rows_run_only_with_sweeps():
     sweeps = {p.id for p in pairs_for("quick") if "sweep" in p.markers}
     assert len(sweeps) == 20 and all(get_pair(i).scheme for i in sweeps)
     assert collect("--sweeps", "-m", "sweep") == sweeps
-    assert collect("--sweeps") == {p.id for p in pairs_for("quick")}
+    assert collect("--sweeps", "--distillers") == {p.id for p in pairs_for("quick")}
     assert collect("-m", "sweep") == set()  # without --sweeps they stay deselected
 
 

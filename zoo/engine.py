@@ -13,7 +13,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
-from zoo.losses import kd_loss, softened_kl
+from zoo.distill.base import FeatureTaps
+from zoo.distill.registry import create_distiller
+from zoo.losses import softened_kl
 from zoo.recipes import Recipe
 from zoo.schemes import SUBSET_SEED, bias_shift, split_training_set
 
@@ -47,6 +49,7 @@ class TrainReport:
     teacher_kl: float | None = None  # mean KL(teacher_T || student_T) on the test set, nats
     val_accuracy: float | None = None  # exact, on the recipe's validation split of the training set
     omission: dict | None = None  # omitted class: its accuracy before and after the bias correction
+    transfer_seconds: float = 0.0  # reconstructing a data-free transfer set (part of the timed run)
     test_logits: torch.Tensor | None = field(default=None, repr=False)  # (test images, classes), float32
 
     def as_record(self) -> dict:
@@ -62,12 +65,14 @@ def seed_everything(seed: int, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimiser over `params` (the student's, and a distiller's own trainable parts)."""
+    params = list(params)
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; choose sgd or adam")
 
 
@@ -157,69 +162,103 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     # ------------------------------------------------------------------ teacher targets
     # Teacher outputs are looked up per sample (and per augmentation view), so they can never be
     # misaligned with a shuffled, augmented batch. Without augmentation they are computed once.
-    teacher_seconds, teacher_table = 0.0, None
+    # A distiller that needs the teacher's intermediate features runs the teacher on every batch.
+    teacher_seconds, teacher_table, transfer_seconds = 0.0, None, 0.0
+    distiller = create_distiller(kd) if kd else None
     if kd:
         teacher.to(device).eval()
         if opts.channels_last:
             teacher.to(memory_format=torch.channels_last)
+        if distiller.synthesizes_transfer_set:  # from the teacher's metadata: no training image after that
+            start = time.perf_counter()
+            train_x, train_y = distiller.transfer_set(teacher, data.train_x.to(device), data.train_y.to(device),
+                                                      (mean, std), generator)
+            transfer_seconds = time.perf_counter() - start
+        distiller.prepare(model, teacher, normalize(train_x[:2], mean, std))  # sizes its own trainable parts
+        distiller.to(device)
         start = time.perf_counter()
-        if not recipe.augment:
+        table = not distiller.teacher_features  # else the features come from a teacher pass per batch
+        if table and not recipe.augment:
             teacher_table = predict(teacher, train_x, mean, std, opts).unsqueeze(1)
-        elif recipe.teacher_view_cache:
+        elif table and recipe.teacher_view_cache:
             teacher_table = predict(teacher, train_x, mean, std, opts, views=CROP_VIEWS)
         if teacher_table is not None:
             teacher_seconds = time.perf_counter() - start
 
     # ------------------------------------------------------------------ training
-    optimizer = make_optimizer(model, recipe)
+    # One loop per stage: a distiller with a hint stage (FitNets) first trains the student up to its
+    # guided layer on its own loss, then every row trains the whole student on the recipe's loss.
+    params = [*model.parameters(), *(distiller.parameters() if kd else [])]
     n, bs = len(train_x), recipe.batch_size
     steps_per_epoch = math.ceil(n / bs)
     epochs: list[dict] = []
     train_seconds = 0.0
-    log(f"{'epoch':>5} {'lr':>9} {'loss':>8} {'train_acc':>9} {'img/s':>8} {'elapsed':>8} {'eta':>8}")
-    for epoch in range(recipe.epochs):
-        model.train()
-        start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        order = torch.randperm(n, generator=generator, device=device)
-        for step in range(steps_per_epoch):
-            lr = recipe.lr * lr_factor(recipe, epoch + step / steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            idx = order[step * bs:(step + 1) * bs]
-            x, y = train_x[idx], train_y[idx]
-            views = None
-            if recipe.augment:
-                views = random_views(len(idx), generator, device)
-                x = crop_flip(x, views)
-            x = normalize(x, mean, std)
-            logits = _forward(step_model, x, opts)
-            if kd:
-                if teacher_table is None:
-                    with torch.no_grad():
-                        teacher_logits = _forward(teacher, x, opts).float()
-                else:
-                    teacher_logits = teacher_table[idx, 0 if views is None else views].float()
-                loss = kd_loss(logits, teacher_logits, None if kd.unlabeled else y,
-                               kd.alpha, kd.temperature, kd.kl_reduction, kd.kl_scale)
-            else:
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
-        epoch_loss, epoch_acc = (loss_sum / n).item(), 100.0 * correct.item() / n  # one sync per epoch
-        seconds = time.perf_counter() - start
-        train_seconds += seconds
-        if not math.isfinite(epoch_loss):
-            raise FloatingPointError(f"training loss became {epoch_loss} in epoch {epoch + 1}")
-        epochs.append({"epoch": epoch + 1, "lr": lr, "loss": epoch_loss, "train_accuracy": epoch_acc,
-                       "images_per_s": n / seconds, "seconds": seconds})
-        eta = train_seconds / (epoch + 1) * (recipe.epochs - epoch - 1)
-        log(f"{epoch + 1:>5} {lr:>9.2e} {epoch_loss:>8.4f} {epoch_acc:>9.2f} {n / seconds:>8.0f} "
-            f"{train_seconds:>7.1f}s {eta:>7.1f}s")
+
+    def run_stage(stage: str, stage_recipe: Recipe, batch_loss: Callable) -> None:
+        nonlocal train_seconds
+        optimizer = make_optimizer(params, stage_recipe)
+        log(f"{'epoch':>5} {'lr':>9} {'loss':>8} {'train_acc':>9} {'img/s':>8} {'elapsed':>8} {'eta':>8}  ({stage})")
+        for epoch in range(stage_recipe.epochs):
+            model.train()
+            start = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            order = torch.randperm(n, generator=generator, device=device)
+            for step in range(steps_per_epoch):
+                lr = stage_recipe.lr * lr_factor(stage_recipe, epoch + step / steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                idx = order[step * bs:(step + 1) * bs]
+                x, y = train_x[idx], train_y[idx]
+                views = None
+                if recipe.augment:
+                    views = random_views(len(idx), generator, device)
+                    x = crop_flip(x, views)
+                x = normalize(x, mean, std)
+                logits = _forward(step_model, x, opts)
+                loss = batch_loss(logits, x, y, idx, views)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.detach().argmax(1) == y).sum()
+            epoch_loss, epoch_acc = (loss_sum / n).item(), 100.0 * correct.item() / n  # one sync per epoch
+            seconds = time.perf_counter() - start
+            train_seconds += seconds
+            if not math.isfinite(epoch_loss):
+                raise FloatingPointError(f"training loss became {epoch_loss} in epoch {epoch + 1} ({stage})")
+            epochs.append({"epoch": epoch + 1, "stage": stage, "lr": lr, "loss": epoch_loss,
+                           "train_accuracy": epoch_acc, "images_per_s": n / seconds, "seconds": seconds})
+            eta = train_seconds / (epoch + 1) * (stage_recipe.epochs - epoch - 1)
+            log(f"{epoch + 1:>5} {lr:>9.2e} {epoch_loss:>8.4f} {epoch_acc:>9.2f} {n / seconds:>8.0f} "
+                f"{train_seconds:>7.1f}s {eta:>7.1f}s")
+
+    def teacher_outputs(x, idx, views) -> torch.Tensor:
+        if teacher_table is not None:
+            return teacher_table[idx, 0 if views is None else views].float()
+        with torch.no_grad():
+            return _forward(teacher, x, opts).float()
+
+    def recipe_loss(logits, x, y, idx, views) -> torch.Tensor:
+        if not kd:
+            return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+        return distiller(logits, teacher_outputs(x, idx, views), None if kd.unlabeled else y,
+                         student_taps.outputs, teacher_taps.outputs)
+
+    def hint_loss(logits, x, y, idx, views) -> torch.Tensor:
+        teacher_outputs(x, idx, views)  # fills the teacher's taps
+        return distiller.hint_loss(student_taps.outputs, teacher_taps.outputs)
+
+    student_taps = FeatureTaps(model, distiller.student_features if kd else ())
+    teacher_taps = FeatureTaps(teacher, distiller.teacher_features if kd else ())
+    try:
+        if kd and distiller.hint_epochs:
+            run_stage("hint", recipe.replace(epochs=distiller.hint_epochs), hint_loss)
+        run_stage("train", recipe, recipe_loss)
+    finally:  # the model leaves training without hooks
+        student_taps.close()
+        teacher_taps.close()
+    final = [e for e in epochs if e["stage"] == "train"]
 
     # ------------------------------------------------------------------ evaluation
     start = time.perf_counter()
@@ -242,11 +281,11 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     eval_seconds = time.perf_counter() - start
     return TrainReport(
         test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),
-        train_loss_first_epoch=epochs[0]["loss"], train_loss_last_epoch=epochs[-1]["loss"],
-        train_images_per_s=n * recipe.epochs / train_seconds, train_seconds=train_seconds,
+        train_loss_first_epoch=final[0]["loss"], train_loss_last_epoch=final[-1]["loss"],
+        train_images_per_s=n * len(epochs) / train_seconds, train_seconds=train_seconds,
         teacher_seconds=teacher_seconds, eval_seconds=eval_seconds, epochs=epochs,
         teacher_agreement=agreement, teacher_kl=teacher_kl, val_accuracy=val_accuracy, omission=omission,
-        test_logits=logits,
+        transfer_seconds=transfer_seconds, test_logits=logits,
     )
 
 

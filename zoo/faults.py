@@ -77,10 +77,10 @@ def _label_noise(fraction: float) -> None:
 
 
 def _kd_weight(weight: float) -> None:
-    import zoo.engine
+    import zoo.distill.hinton
 
-    kd_loss = zoo.engine.kd_loss
-    zoo.engine.kd_loss = lambda *args, **kwargs: weight * kd_loss(*args, **kwargs)
+    kd_loss = zoo.distill.hinton.kd_loss
+    zoo.distill.hinton.kd_loss = lambda *args, **kwargs: weight * kd_loss(*args, **kwargs)
 
 
 def _width(factor: float) -> None:

@@ -93,6 +93,8 @@ def pair_table(records: list[dict]) -> pd.DataFrame:
             "n": len(acc),
             "Δ vs no-KD": delta,
         }
+        if any(x.get("plain_kd") for x in records):
+            row["Δ vs plain KD"] = _versus_plain_kd(acc, by_id.get(r.get("plain_kd") or ""))
         if with_study:
             row |= _study_columns(r, mean)
         rows.append(row | {
@@ -102,6 +104,17 @@ def pair_table(records: list[dict]) -> pd.DataFrame:
             "train time": f"{r['summary']['train_seconds'] / 60:.1f} min",
         })
     return pd.DataFrame(rows)
+
+
+def _versus_plain_kd(acc: list[float], plain: dict | None) -> str:
+    """A distiller row's gain over its Hinton-KD row: delta, Welch's p and the smallest gain this n detects."""
+    if plain is None or not acc:
+        return ""
+    other = _accuracy(plain)
+    sigma, _ = pooled_std([acc, other])
+    p = welch(acc, other)
+    detects = "" if sigma is None else f", detects ≥ {minimum_detectable_effect(sigma, min(len(acc), len(other))):.2f}"
+    return f"{mean_std(acc)[0] - mean_std(other)[0]:+.2f} (p={'n/a' if p is None else f'{p:.2g}'}{detects})"
 
 
 def speed_table(records: list[dict]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ Two kinds of rows, never mixed:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from zoo.recipes import Distill, ModelSpec, Recipe
 from zoo.study import StudyRef
@@ -32,6 +32,7 @@ class Pair:
     note: str = ""
     markers: tuple[str, ...] = ()
     scheme: str = ""  # the dark-knowledge scheme the row belongs to (SCHEMES), read by zoo.analysis
+    plain_kd: str | None = None  # a distiller row's Hinton-KD row (same student, recipe and seeds): its reference
 
     @property
     def is_teacher_row(self) -> bool:
@@ -277,7 +278,56 @@ SCHEME_PAIRS = [
     *_alpha_temp_rows(),
 ]
 
-PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS + SCHEME_PAIRS
+# ------------------------------------------------------------------------------------ other distillers
+# Methods other than Hinton KD (zoo.distill), each a row beside plain KD on the same student, recipe and
+# seeds. Marker `distillers`: they run only with --distillers, so the default quick tier keeps its budget.
+# Attention transfer maps the CNN's three stages (16x16, 8x8, 4x4) to the teacher's stages of the same
+# resolution: the quick CNN teacher's own, ResNet-18's last three.
+_CNN5_STAGES = ("features.3", "features.7", "features.11")
+
+
+def _attention(teacher_stages: tuple[str, ...]) -> Distill:
+    return Distill(alpha=0.0, temperature=1.0, method="attention",
+                   options=(("beta", 1000.0), ("layers", tuple(zip(_CNN5_STAGES, teacher_stages)))))
+
+
+def _fitnets(hint: str, hint_epochs: int) -> Distill:
+    """Hints from the teacher's `hint` layer to the CNN's second stage, then the CNN KD rows' KD (alpha 0.9, T 20)."""
+    return replace(_kd(0.9, 20), method="fitnets",
+                   options=(("guided", "features.7"), ("hint", hint), ("hint_epochs", hint_epochs)))
+
+
+def _datafree(layers: tuple[str, ...]) -> Distill:
+    """Lopes et al.'s data-free KD: 300 reconstructions per class, soft targets only (per-sample KL, T 10)."""
+    return Distill(alpha=1.0, temperature=10, unlabeled=True, method="data-free",
+                   options=(("images_per_class", 300), ("layers", layers), ("steps", 60)))
+
+
+def _datafree_row(variant: str, layers: tuple[str, ...]) -> Pair:
+    recipes = {t: r.replace(distill=_datafree(layers), seeds=3, baseline_seeds=3)
+               for t, r in _mnist_student(0.01, None).items()}
+    return Pair(f"mnist-mlp800-datafree-{variant}-lr0.01", "mnist", _MLP800, recipes, teacher=_MNIST_T,
+                control="mnist-mlp800-lr0.01", plain_kd="mnist-mlp800-kd-unlabeled-lr0.01-batchmean",
+                markers=("distillers",), correction="not in the study: data-free KD with the per-sample KL",
+                note=f"transfer set reconstructed from the teacher's {variant} activation statistics (Lopes et al. 2017)")
+
+
+DISTILLER_PAIRS = [
+    _datafree_row("top", ()),
+    _datafree_row("all", ("net.2", "net.5")),  # the teacher's two hidden ReLU layers
+    _cnn_row("cifar10-cnn5-d0-at", 0.0, {"quick": _CNN_QUICK.replace(distill=_attention(_CNN5_STAGES)),
+                                         "full": _CNN.replace(distill=_attention(("stages.1", "stages.2", "stages.3")))},
+             markers=("distillers",), control="cifar10-cnn5-d0", plain_kd="cifar10-cnn5-d0-kd",
+             note="attention transfer (beta 1000) with cross-entropy and no soft targets; plain KD: cifar10-cnn5-d0-kd"),
+    _cnn_row("cifar10-cnn5-d0-fitnets", 0.0, {"quick": _CNN_QUICK.replace(distill=_fitnets("features.7", 2)),
+                                              "full": _CNN.replace(distill=_fitnets("stages.2", 10))},
+             markers=("distillers",), control="cifar10-cnn5-d0", plain_kd="cifar10-cnn5-d0-kd",
+             note="FitNets: hint stage (2 / 10 epochs) on the CNN's 8x8 stage, then cifar10-cnn5-d0-kd's KD"),
+]
+
+PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS + SCHEME_PAIRS + DISTILLER_PAIRS
+OPT_IN_MARKERS = {"sweep": "--sweeps", "distillers": "--distillers"}
+"""Markers of rows that run only when their option is given (each too long for the default budget)."""
 
 
 class UnknownPairError(KeyError):

@@ -39,17 +39,24 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Distill:
-    """Distillation settings: loss weight `alpha` on the soft term, temperature, KL reduction, label use."""
+    """Distillation settings: the method (a registered distiller, zoo.distill), loss weight `alpha` on the
+    soft term, temperature, KL reduction, label use, and the method's own options."""
 
     alpha: float
     temperature: float
     kl_reduction: str = "batchmean"  # see zoo.losses.kd_loss
     kl_scale: float = 1.0  # extra factor on the soft term (the study's MNIST script: 2)
     unlabeled: bool = False  # the student never sees a label (requires alpha == 1)
+    method: str = "hinton"  # the registered distiller (zoo.distill.registry)
+    options: tuple[tuple[str, object], ...] = ()  # the method's settings, e.g. (("beta", 1000.0), ("layers", ...))
 
     def __post_init__(self):
         if self.unlabeled and self.alpha != 1:
             raise ValueError("unlabeled distillation needs alpha == 1")
+
+
+LATER_DISTILL_FIELDS = {"method": "hinton", "options": ()}
+"""Distill fields added after the first baselines, with the default at which they leave the hash alone."""
 
 
 LATER_FIELDS = {"teacher_seed": None, "val_fraction": 0.0, "omit_class": None}
@@ -101,8 +108,12 @@ class Recipe:
         Fields added after baselines were recorded (LATER_FIELDS) count only when set, so that adding
         one leaves every stored recipe hash, baseline and cached teacher valid.
         """
-        return {k: v for k, v in self.as_dict().items()
-                if k not in ("seeds", "baseline_seeds") and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        fields = {k: v for k, v in self.as_dict().items()
+                  if k not in ("seeds", "baseline_seeds") and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        if fields["distill"] is not None:
+            fields["distill"] = {k: v for k, v in fields["distill"].items()
+                                 if not (k in LATER_DISTILL_FIELDS and v == LATER_DISTILL_FIELDS[k])}
+        return fields
 
 
 def stable_hash(*parts: object) -> str:

@@ -35,7 +35,8 @@ from zoo.recipes import stable_hash
 from zoo.results import SCHEMA, provenance, record_path
 from zoo.stats import mean_std
 
-_TRAINING_SOURCES = ("models.py", "cifar_models.py", "data.py", "engine.py", "losses.py", "schemes.py")
+_TRAINING_SOURCES = ("models.py", "cifar_models.py", "data.py", "engine.py", "losses.py", "schemes.py",
+                     *sorted(f"distill/{p.name}" for p in (Path(__file__).parent / "distill").glob("*.py")))
 CODE_VERSION = hashlib.sha256(
     b"".join((Path(__file__).parent / name).read_bytes() for name in _TRAINING_SOURCES)).hexdigest()[:16]
 """Hash of the code that determines a trained model: a change retrains cached teachers."""
@@ -215,6 +216,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "teacher": pair.teacher.get(tier),
         "control": pair.control,
         "scheme": pair.scheme,
+        "plain_kd": pair.plain_kd,
         "study": pair.study.as_dict() if pair.study else None,
         "correction": pair.correction,
         "note": pair.note,

@@ -63,7 +63,7 @@ def engine_speed(pair: Pair, tier: str, data: TensorData, opts: TrainOptions, ro
     idx = stratified_subset(data.train_y, fraction, SUBSET_SEED)
     x = normalize(data.train_x[idx].to(device), *normalization(data, device))
     y = data.train_y[idx].to(device)
-    optimizer = make_optimizer(plain_model, recipe)
+    optimizer = make_optimizer(plain_model.parameters(), recipe)
 
     def run_engine(seed: int) -> float:
         return train(engine_model, recipe, data, seed, quiet, teacher=teacher).epochs[0]["images_per_s"]
