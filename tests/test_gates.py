@@ -154,6 +154,19 @@ def test_one_noisy_sibling_does_not_disable_the_accuracy_gate():
     assert "left out as outliers: noisy" in findings["test_accuracy"].tolerance
 
 
+def test_rows_of_their_own_spread_family_pool_apart():
+    """Data-free rows redraw their transfer set every seed: their spread is their own, neither an outlier
+    of the trained rows nor a reason to widen those rows' pool."""
+    free = {"recipe": {"distill": {"method": "data-free", "alpha": 1.0, "temperature": 10}}}
+    rows = [record(f"row{i}") for i in range(4)]
+    datafree = [record(f"free{i}", acc=(85.0 + i, 87.0, 84.0 - i), **free) for i in range(2)]
+    pools = seed_spreads(rows + datafree)
+    assert pools["test_accuracy"].sigma == pytest.approx(0.1) and not pools["test_accuracy"].excluded
+    assert pools["test_accuracy@data-free"].rows == ["free0", "free1"]
+    findings = {f.metric: f for f in compare(record("free0", acc=(85.5, 86.5, 84.5), **free), datafree[0], pools)}
+    assert findings["test_accuracy"].status == "ok"
+
+
 def test_a_diverged_seed_in_the_rows_own_baseline_is_invalid():
     rows = [record(f"row{i}") for i in range(4)] + [record("diverged", acc=(98.0, 98.1, 10.0))]
     pools = seed_spreads(rows)

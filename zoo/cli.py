@@ -25,7 +25,7 @@ from pathlib import Path
 from zoo.baselines import BaselineStore, compare_sets
 from zoo.drift import seed_noise, steps, throughput_noise
 from zoo.evidence import table
-from zoo.gates import seed_spreads
+from zoo.gates import pool_key, seed_spreads
 from zoo.history import History, HistoryInputError, default_path
 from zoo.io import CorruptFileError, write_json
 from zoo.results import REPO, load_record
@@ -127,6 +127,7 @@ def drift_report(history: History, fmt: str, baselines: Path, only: str | None =
     found = []
     keys = history.query("SELECT DISTINCT tier, dataset, device, bench_id, kind FROM runs ORDER BY tier, dataset, bench_id")
     pools_cache: dict[tuple, dict] = {}
+    bases_cache: dict[tuple, list[dict]] = {}
     for k in keys:
         if only and k["bench_id"] != only:
             continue
@@ -134,10 +135,12 @@ def drift_report(history: History, fmt: str, baselines: Path, only: str | None =
         if group not in pools_cache:
             folder = baselines / Path(*group)
             base = [load_record(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-            pools_cache[group] = seed_spreads([b for b in base if b["kind"] == k["kind"]])
+            bases_cache[group] = [b for b in base if b["kind"] == k["kind"]]
+            pools_cache[group] = seed_spreads(bases_cache[group])
+        row_baseline = next((b for b in bases_cache[group] if b["id"] == k["bench_id"]), {})
         for metric, log in (("test_accuracy", False), ("teacher_kl", True)):
             points = history.series(*group, k["bench_id"], metric)
-            pool = pools_cache[group].get(metric)
+            pool = pools_cache[group].get(pool_key(metric, row_baseline))
             sigma = None if pool is None or pool.sigma is None else pool.sigma
             for step in steps(points, seed_noise(sigma, points), log=log):
                 found.append(_step_row(k["bench_id"], metric, "", step))

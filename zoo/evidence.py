@@ -87,7 +87,7 @@ TARGETS = {"cifar10": 1.0, "mnist": 0.3}
 def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
     """Per gated row of `tier`: the accuracy drop its default seeds detect against its baseline, the
     target, and the seeds per arm (and CPU time per run) the target would take."""
-    from zoo.gates import seed_spreads
+    from zoo.gates import pool_key, seed_spreads
     from zoo.pairs import get_pair
     from zoo.stats import detectable_drop
 
@@ -97,9 +97,10 @@ def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
         if b["tier"] == tier and b["kind"] == "pair":
             groups[(b["dataset"], b["device"])].append(b)
     for (dataset, device), records in sorted(groups.items()):
-        pool = seed_spreads(records)["test_accuracy"]
+        pools = seed_spreads(records)
         for b in records:
-            if not b["metrics"].get("test_accuracy") or pool.sigma is None:
+            pool = pools.get(pool_key("test_accuracy", b))
+            if not b["metrics"].get("test_accuracy") or pool is None or pool.sigma is None:
                 continue
             n_run, n_base = get_pair(b["id"]).recipes[tier].seeds, len(b["metrics"]["test_accuracy"])
             found = max(0.1, detectable_drop(pool.sigma * (1 / n_run + 1 / n_base) ** 0.5, pool.df))

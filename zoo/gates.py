@@ -7,8 +7,11 @@
               metric's practical margin fails at p < ALPHA_FAIL (0.001) and warns at p < ALPHA_WARN
               (0.05); every finding states the effect, its p-value and the smallest drop its seeds
               detect with 80% power. The seed sd is pooled over the rows of the same tier, dataset and
-              device, leaving out rows whose spread is an outlier (zoo.stats.robust_pool). The KL is
-              compared on a log scale, where rows with different T pool well.
+              device, leaving out rows whose spread is an outlier (zoo.stats.robust_pool); rows of a
+              spread family of their own (data-free KD redraws its transfer set every seed) pool only
+              among themselves (pool_key). The KL is compared on a log scale, where rows with different
+              T pool well. Seed metrics: accuracy, validation accuracy, the omit-a-class rows'
+              corrected accuracies, the KL.
   Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's
               (training 0.7; inference 0.4, whose millisecond calls vary up to 1.9x between processes). It
               is gated only against a baseline from the same machine fingerprint (CPU or GPU model,
@@ -137,7 +140,7 @@ class Spread:
         if not isinstance(values, tuple):
             return values
         run_values, base_values = (self.transform(v) for v in values)
-        pool: Pool | None = pools.get(self.metric)
+        pool: Pool | None = pools.get(pool_key(self.metric, base))
         if pool is None or pool.sigma is None:  # only possible with --baseline-reason: fewer seeds are refused
             return Finding(run["id"], self.metric, "not gated", mean_std(values[0])[0], mean_std(values[1])[0],
                            f"no seed spread: every baseline beside {sources.get('baseline')} holds one seed "
@@ -303,18 +306,27 @@ def ensure_compatible(run: dict, base: dict, path) -> None:
             f"measured on other data. Re-record only if you changed the dataset on purpose.")
 
 
+def pool_key(metric: str, record: dict) -> str:
+    """Which pool gates `metric` of `record`: rows of a spread family of their own (zoo.distill: e.g. a transfer
+    set reconstructed anew for every seed) pool only among themselves, as `metric@family`."""
+    from zoo.distill.registry import spread_family
+
+    family = spread_family((record.get("recipe") or {}).get("distill"))
+    return f"{metric}@{family}" if family else metric
+
+
 def seed_spreads(baselines: list[dict]) -> dict[str, Pool]:
-    """Robustly pooled seed spread of each spread-gated metric over a set of baselines (bad values left out)."""
-    pools = {}
+    """Robustly pooled seed spread of each spread-gated metric over a set of baselines (bad values left out),
+    keyed by `pool_key` (the metric's name for every row of the common family)."""
+    groups: dict[str, dict[str, list[float]]] = {}
     for check in CHECKS:
         if isinstance(check, Spread):
-            groups = {}
+            groups[check.metric] = {}
             for b in baselines:
                 values = finite_values(b, check.metric)
                 if not isinstance(values, str):
-                    groups[b["id"]] = check.transform(values)
-            pools[check.metric] = robust_pool(groups)
-    return pools
+                    groups.setdefault(pool_key(check.metric, b), {})[b["id"]] = check.transform(values)
+    return {key: robust_pool(rows) for key, rows in groups.items()}
 
 
 def compare(run: dict, base: dict | None, pools: dict, sources: dict | None = None) -> list[Finding]:

@@ -20,6 +20,7 @@ class Distiller(nn.Module):
     """
 
     hint_epochs: int = 0
+    spread_family: ClassVar[str] = ""  # rows whose seeds vary in another way pool their seed sd apart (zoo.gates)
     synthesizes_transfer_set: bool = False  # True: `transfer_set` replaces the training images
 
     name: ClassVar[str]

@@ -89,6 +89,7 @@ class DataFreeKD(Distiller):
 
     name = "data-free"
     synthesizes_transfer_set = True
+    spread_family = "data-free"  # every seed draws its own transfer set
 
     def __init__(self, settings):
         super().__init__(settings)

@@ -22,6 +22,15 @@ def list_distillers() -> list[str]:
     return sorted(_DISTILLERS)
 
 
+def spread_family(distill: dict | None) -> str:
+    """The seed-spread family of a recipe's distillation settings (as a record stores them): '' for most."""
+    if not distill:
+        return ""
+    _import_builtin()
+    cls = _DISTILLERS.get(distill.get("method", "hinton"))
+    return cls.spread_family if cls else ""
+
+
 def create_distiller(settings: Distill) -> Distiller:
     """The distiller `settings.method`, built with those settings."""
     _import_builtin()
