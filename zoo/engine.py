@@ -292,22 +292,25 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
 def omitted_class_report(model: nn.Module, teacher: nn.Module, transfer_x: torch.Tensor, test_logits: torch.Tensor,
                          test_y: torch.Tensor, cls: int, temperature: float, norm, opts: TrainOptions,
                          teacher_transfer: torch.Tensor | None = None) -> dict:
-    """Accuracy on the omitted class `cls` (and overall) before and after the bias correction of zoo.schemes.
+    """Accuracy on the omitted class `cls` (and overall) before and after the bias correction of zoo.schemes,
+    matched at the distillation's `temperature` and at T = 1 (keys with the suffix _t1).
 
     The shift is fitted on the transfer set alone (which holds no image of `cls`), never on the test set.
     """
     student_transfer = predict(model, transfer_x, *norm, opts)
     if teacher_transfer is None:
         teacher_transfer = predict(teacher, transfer_x, *norm, opts)
-    shift = bias_shift(student_transfer.cpu(), teacher_transfer.cpu(), cls, temperature)
-    corrected = test_logits.clone()
-    corrected[:, cls] += shift
     members = test_y == cls
 
     def accuracy(logits: torch.Tensor, mask: torch.Tensor) -> float:
         return 100.0 * int((logits.argmax(1)[mask] == test_y[mask]).sum()) / int(mask.sum())
 
-    everything = torch.ones_like(members)
-    return {"omitted_class": cls, "bias_shift": shift, "class_test_images": int(members.sum()),
-            "class_accuracy": accuracy(test_logits, members), "class_accuracy_corrected": accuracy(corrected, members),
-            "test_accuracy_corrected": accuracy(corrected, everything)}
+    report = {"omitted_class": cls, "class_test_images": int(members.sum()),
+              "class_accuracy": accuracy(test_logits, members)}
+    for suffix, t in (("", temperature), ("_t1", 1.0)):
+        shift = bias_shift(student_transfer.cpu(), teacher_transfer.cpu(), cls, t)
+        corrected = test_logits.clone()
+        corrected[:, cls] += shift
+        report |= {f"bias_shift{suffix}": shift, f"class_accuracy_corrected{suffix}": accuracy(corrected, members),
+                   f"test_accuracy_corrected{suffix}": accuracy(corrected, torch.ones_like(members))}
+    return report

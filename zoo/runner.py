@@ -240,7 +240,9 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
 
 OMISSION_METRICS = {"omitted_class_accuracy": "class_accuracy", "omitted_class_accuracy_corrected":
                     "class_accuracy_corrected", "test_accuracy_corrected": "test_accuracy_corrected",
-                    "omitted_class_bias_shift": "bias_shift"}
+                    "omitted_class_bias_shift": "bias_shift", "omitted_class_accuracy_corrected_t1":
+                    "class_accuracy_corrected_t1", "test_accuracy_corrected_t1": "test_accuracy_corrected_t1",
+                    "omitted_class_bias_shift_t1": "bias_shift_t1"}
 """Record metric -> key of the engine's omission report."""
 
 

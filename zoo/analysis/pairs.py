@@ -25,6 +25,7 @@ from zoo.trend import save_png  # noqa: E402
 
 TEMPERATURES = tuple(float(t) for t in np.geomspace(1, 40, 16))
 ARMS = ("teacher", "no KD", "KD")
+COLOURS = {"teacher": "tab:blue", "no KD": "tab:orange", "KD": "tab:green"}
 
 
 def class_names(dataset: str, classes: int) -> list[str]:
@@ -107,10 +108,11 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
     """The pair's eight panels in one PNG."""
     names, n = analysis.names, len(analysis.seeds)
     fig, axes = plt.subplots(2, 4, figsize=(19, 9))
+    errors = {arm: analysis.confusion[arm].clone().fill_diagonal_(float("nan")) for arm in ARMS}
+    top = max(float(np.nanmax(e.numpy())) for e in errors.values())  # one colour scale for the three
     for ax, arm in zip(axes[0, :3], ARMS):
-        shown = analysis.confusion[arm].clone()
-        shown.fill_diagonal_(float("nan"))  # the errors carry the structure; the diagonal would drown them
-        image = ax.imshow(shown.numpy(), cmap="magma_r", vmin=0)
+        # the errors carry the structure; the diagonal would drown them
+        image = ax.imshow(errors[arm].numpy(), cmap="magma_r", vmin=0, vmax=top)
         accuracy = mean_std(analysis.per_seed[arm]["accuracy"])[0]
         who = analysis.teacher.id if arm == "teacher" else (analysis.kd.id if arm == "KD" else analysis.control.id)
         ax.set_title(f"{arm}: {who}\naccuracy {accuracy:.2f}%; errors, % of each true class", fontsize=9)
@@ -142,7 +144,7 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
 
     ax = axes[1, 1]
     for arm in ARMS:
-        ax.plot(TEMPERATURES, analysis.entropy[arm], marker=".", label=arm)
+        ax.plot(TEMPERATURES, analysis.entropy[arm], marker=".", label=arm, color=COLOURS[arm])
     ax.axhline(np.log(len(names)), color="grey", ls=":", label="uniform")
     ax.axvline(analysis.temperature, color="k", lw=0.8, ls="--", label=f"T of the KD row ({analysis.temperature:g})")
     ax.set_xscale("log")
@@ -153,7 +155,7 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
 
     ax = axes[1, 2]
     for arm in ("no KD", "KD"):
-        ax.plot(TEMPERATURES, analysis.kl_curve[arm], marker=".", label=arm)
+        ax.plot(TEMPERATURES, analysis.kl_curve[arm], marker=".", label=arm, color=COLOURS[arm])
     ax.axvline(analysis.temperature, color="k", lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -166,7 +168,8 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], color="grey", ls=":")
     for arm in ARMS:
         rel = analysis.reliability[arm]
-        ax.plot(rel["confidence"], rel["accuracy"], marker="o", ms=3, label=f"{arm}: ECE {rel['ece']:.2f}%")
+        ax.plot(rel["confidence"], rel["accuracy"], marker="o", ms=3, label=f"{arm}: ECE {rel['ece']:.2f}%",
+                color=COLOURS[arm])
     ax.set_xlabel("confidence (max softmax at T=1)")
     ax.set_ylabel("accuracy")
     ax.set_title("reliability (15 bins, seeds pooled)", fontsize=9)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from zoo.io import sha256_file
-from zoo.leaderboard import latest_record_files
+from zoo.results import load_record
 from zoo.runner import TEST_LOGITS, logits_path
 
 
@@ -62,14 +62,24 @@ def load_run(record: dict, path: Path) -> Run:
 
 
 def latest_runs(root: Path, tier: str, device: str = "cpu") -> tuple[dict[str, Run], dict[str, str]]:
-    """Row id -> its newest run of `tier` on `device` under `root`; and why others cannot be analysed (keyed
-    by row id, or by file for an unreadable record)."""
-    newest, skipped = latest_record_files(root)
-    problems = {line.split(":", 1)[0]: line for line in skipped}
-    runs = {}
-    for (rec_tier, _, rec_device, bench_id), (record, path) in newest.items():
-        if rec_tier != tier or rec_device != device or record.get("kind") != "pair":
+    """Row id -> its newest run of `tier` on `device` under `root` that stored test logits; and why a run
+    cannot be analysed (keyed by row id, or by file for an unreadable record)."""
+    newest: dict[str, tuple[dict, Path]] = {}
+    problems: dict[str, str] = {}
+    for logits_file in sorted(Path(root).rglob("*.logits.npz")):
+        path = logits_file.with_name(logits_file.name.removesuffix(".logits.npz") + ".json")
+        try:
+            record = load_record(path)
+        except (OSError, ValueError) as err:
+            problems[str(path)] = f"{path}: {err}"
             continue
+        if (record["tier"], record["device"], record.get("kind")) != (tier, device, "pair"):
+            continue
+        date = record["provenance"].get("date", "")
+        if record["id"] not in newest or date >= newest[record["id"]][0]["provenance"].get("date", ""):
+            newest[record["id"]] = record, path
+    runs = {}
+    for bench_id, (record, path) in newest.items():
         try:
             runs[bench_id] = load_run(record, path)
         except AnalysisInputError as err:
