@@ -312,6 +312,16 @@ def _datafree_row(variant: str, layers: tuple[str, ...]) -> Pair:
                 note=f"transfer set reconstructed from the teacher's {variant} activation statistics (Lopes et al. 2017)")
 
 
+def _deep_distiller_row(method: str, distill: Distill, note: str) -> Pair:
+    """ResNet-18 from ResNeXt-29 (the poster's analysed pair) by another method: full tier, a GPU job."""
+    return Pair(f"cifar10-resnet18-{method}-resnext29_8x64d", "cifar10", ModelSpec.of("resnet18"),
+                {"full": _DEEP.replace(epochs=175, distill=distill)}, teacher={"full": "cifar10-resnext29_8x64d"},
+                control="cifar10-resnet18", plain_kd="cifar10-resnet18-kd-resnext29_8x64d",
+                markers=("resnet", "deep", "distillers"), note=note)
+
+
+_RESNET18_STAGES = ("stages.0", "stages.1", "stages.2")  # 32x32, 16x16, 8x8, as ResNeXt-29's three stages
+
 DISTILLER_PAIRS = [
     _datafree_row("top", ()),
     _datafree_row("all", ("net.2", "net.5")),  # the teacher's two hidden ReLU layers
@@ -323,6 +333,12 @@ DISTILLER_PAIRS = [
                                               "full": _CNN.replace(distill=_fitnets("stages.2", 10))},
              markers=("distillers",), control="cifar10-cnn5-d0", plain_kd="cifar10-cnn5-d0-kd",
              note="FitNets: hint stage (2 / 10 epochs) on the CNN's 8x8 stage, then cifar10-cnn5-d0-kd's KD"),
+    _deep_distiller_row("at", Distill(alpha=0.0, temperature=1.0, method="attention", options=(
+        ("beta", 1000.0), ("layers", tuple(zip(_RESNET18_STAGES, ("stages.0", "stages.1", "stages.2")))))),
+        "attention transfer (beta 1000) on the three stages of equal resolution, with cross-entropy"),
+    _deep_distiller_row("fitnets", replace(_DEEP_KD, method="fitnets", options=(
+        ("guided", "stages.1"), ("hint", "stages.1"), ("hint_epochs", 20))),
+        "FitNets: 20 hint epochs on the 16x16 stage, then the KD row's KD (alpha 0.95, T 6)"),
 ]
 
 PAIRS: list[Pair] = MNIST_PAIRS + CNN_PAIRS + DEEP_PAIRS + SCHEME_PAIRS + DISTILLER_PAIRS

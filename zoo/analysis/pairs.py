@@ -107,7 +107,7 @@ def analyze_pair(kd: Run, control: Run, teacher: Run) -> PairAnalysis:
 def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
     """The pair's eight panels in one PNG."""
     names, n = analysis.names, len(analysis.seeds)
-    fig, axes = plt.subplots(2, 4, figsize=(19, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(19, 10))
     errors = {arm: analysis.confusion[arm].clone().fill_diagonal_(float("nan")) for arm in ARMS}
     top = max(float(np.nanmax(e.numpy())) for e in errors.values())  # one colour scale for the three
     for ax, arm in zip(axes[0, :3], ARMS):
@@ -175,7 +175,7 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
     ax.set_title("reliability (15 bins, seeds pooled)", fontsize=9)
     ax.legend(fontsize=8)
     fig.suptitle(f"{analysis.kd.id}: {analysis.kd.record['tier']} tier, seeds {analysis.seeds}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=3)
     return save_png(fig, path)
 
 
