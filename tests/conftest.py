@@ -60,3 +60,26 @@ def synthetic_idx_root():
         return root
 
     return make_root
+
+
+@pytest.fixture(scope="session")
+def bench_with_plugin(synthetic_idx_root):
+    """A runner of `pytest bench/test_pairs.py -k synth` in a subprocess, with `plugin` (module text) loaded,
+    on a synthetic data root and with every output folder under `folder`; extra arguments are appended."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def run(folder: Path, plugin: str, *extra: str) -> subprocess.CompletedProcess:
+        data = folder / "data"
+        if not data.exists():
+            synthetic_idx_root(data)
+        (folder / "kdbench_test_plugin.py").write_text(plugin)
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(folder)}
+        return subprocess.run([sys.executable, "-m", "pytest", "bench/test_pairs.py", "-p", "kdbench_test_plugin",
+                               "-p", "no:cacheprovider", "-k", "synth", "--data-root", str(data), "--cache-dir",
+                               str(folder / "cache"), "--baselines-dir", str(folder / "baselines"), "--results-dir",
+                               str(folder / "results"), *extra], cwd=repo, capture_output=True, text=True, env=env)
+
+    return run

@@ -1,9 +1,6 @@
 """The dark-knowledge analysis: its measures against hand-computed values, and `kdbench analyze` end to end
 on runs of a synthetic dataset (their test logits stored beside their records, checked by SHA-256)."""
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -69,16 +66,10 @@ PLUGIN = textwrap.dedent('''
 
 
 @pytest.fixture(scope="module")
-def synth_results(tmp_path_factory, synthetic_idx_root):
+def synth_results(tmp_path_factory, bench_with_plugin):
     """A results root from one `pytest bench/` session over the synthetic rows (no baselines: all NEW)."""
     tmp = tmp_path_factory.mktemp("analysis")
-    data = synthetic_idx_root(tmp / "data")
-    (tmp / "synth_plugin.py").write_text(PLUGIN)
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(tmp)}
-    run = subprocess.run([sys.executable, "-m", "pytest", "bench/test_pairs.py", "-p", "synth_plugin", "-p",
-                          "no:cacheprovider", "-k", "synth", "--data-root", str(data), "--cache-dir",
-                          str(tmp / "cache"), "--baselines-dir", str(tmp / "baselines"), "--results-dir",
-                          str(tmp / "results")], cwd=REPO, capture_output=True, text=True, env=env)
+    run = bench_with_plugin(tmp, PLUGIN)
     assert run.returncode == 0, run.stdout[-3000:]
     return tmp
 

@@ -1,8 +1,5 @@
 """Adding a dataset is one registration: a synthetic dataset in MNIST's idx layout, registered by a
 plugin together with one pair, runs end to end through `pytest bench/` (record a baseline, then gate)."""
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -35,17 +32,11 @@ def test_registration_rejects_duplicates_and_unknown_augmentation():
     assert dataset_spec("cifar10").augmentation == "crop_flip" and dataset_spec("mnist").augmentation is None
 
 
-def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path, synthetic_idx_root):
-    data = synthetic_idx_root(tmp_path / "data")
-    (tmp_path / "synth_plugin.py").write_text(PLUGIN)
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(tmp_path)}
-    common = [sys.executable, "-m", "pytest", "bench/test_pairs.py", "-p", "synth_plugin", "-p", "no:cacheprovider",
-              "-k", "synth", "--data-root", str(data), "--cache-dir", str(tmp_path / "cache"),
-              "--baselines-dir", str(tmp_path / "baselines"), "--results-dir", str(tmp_path / "results")]
-    record = subprocess.run([*common, "--update-baselines"], cwd=REPO, capture_output=True, text=True, env=env)
+def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path, bench_with_plugin):
+    record = bench_with_plugin(tmp_path, PLUGIN, "--update-baselines")
     assert record.returncode == 0, record.stdout[-3000:]
     assert (tmp_path / "baselines" / "quick" / "synth" / "cpu" / "synth-mlp800.json").exists()
-    gate = subprocess.run(common, cwd=REPO, capture_output=True, text=True, env=env)
+    gate = bench_with_plugin(tmp_path, PLUGIN)
     assert gate.returncode == 0 and "PASS       1  synth-mlp800" in gate.stdout, gate.stdout[-3000:]
     assert (tmp_path / "results" / "reports" / "quick-synth-cpu.md").exists()
 

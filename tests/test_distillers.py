@@ -1,9 +1,6 @@
 """The distiller registry: built-in methods against hand-computed values, forward hooks that leave models
 unchanged, and a toy distiller added by a plugin (one class, one row) running end to end through `pytest bench/`."""
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -116,16 +113,10 @@ PLUGIN = textwrap.dedent('''
 ''')
 
 
-def test_a_toy_distiller_is_one_class_and_one_row(tmp_path, synthetic_idx_root):
-    data = synthetic_idx_root(tmp_path / "data")
-    (tmp_path / "toy_plugin.py").write_text(PLUGIN)
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(tmp_path)}
-    common = [sys.executable, "-m", "pytest", "bench/test_pairs.py", "-p", "toy_plugin", "-p", "no:cacheprovider",
-              "-k", "synth", "--data-root", str(data), "--cache-dir", str(tmp_path / "cache"),
-              "--baselines-dir", str(tmp_path / "baselines"), "--results-dir", str(tmp_path / "results")]
-    record = subprocess.run([*common, "--update-baselines"], cwd=REPO, capture_output=True, text=True, env=env)
+def test_a_toy_distiller_is_one_class_and_one_row(tmp_path, bench_with_plugin):
+    record = bench_with_plugin(tmp_path, PLUGIN, "--update-baselines")
     assert record.returncode == 0, record.stdout[-3000:]
-    gate = subprocess.run(common, cwd=REPO, capture_output=True, text=True, env=env)
+    gate = bench_with_plugin(tmp_path, PLUGIN)
     assert gate.returncode == 0 and "PASS       3" in gate.stdout, gate.stdout[-3000:]
     import json
 

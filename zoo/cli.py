@@ -29,7 +29,7 @@ from zoo.gates import pool_key, seed_spreads
 from zoo.history import History, HistoryInputError, default_path
 from zoo.io import CorruptFileError, write_json
 from zoo.results import REPO, load_record
-from zoo.stats import mean_std
+from zoo.stats import mean_sd_text
 
 DEFAULT_BASELINES = REPO / "baselines"
 
@@ -69,13 +69,6 @@ def _table(rows: list[dict], fmt: str) -> str:
     return table(rows, "github" if fmt == "markdown" else "simple")
 
 
-def _mean_sd(values: list[float], digits: int = 2) -> str:
-    if not values:
-        return ""
-    mean, sd = mean_std(values)
-    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
 # ------------------------------------------------------------------------------------------ commands
 def cmd_history(args, history: History) -> int:
     if args.rebuild:
@@ -112,9 +105,9 @@ def _row_history(args, history: History) -> int:
                      "tier": r["tier"], "machine": r["provenance"].get("device_name", "?"),
                      "busy": "yes" if r.get("load", {}).get("busy") else "",
                      "seeds": len(r.get("seeds") or []),
-                     "accuracy %": _mean_sd(m.get("test_accuracy") or []),
-                     "teacher KL": _mean_sd(m.get("teacher_kl") or [], 5),
-                     "train img/s": _mean_sd(m.get("train_images_per_s") or [], 0)})
+                     "accuracy %": mean_sd_text(m.get("test_accuracy") or []),
+                     "teacher KL": mean_sd_text(m.get("teacher_kl") or [], 5),
+                     "train img/s": mean_sd_text(m.get("train_images_per_s") or [], 0)})
     print(_table(rows, args.format))
     print()
     print(drift_report(history, args.format, DEFAULT_BASELINES if args.baselines is None else Path(args.baselines),
@@ -236,7 +229,7 @@ def _summary(values) -> str:
     if values is None:
         return "(new)"
     values = values if isinstance(values, list) else [values]
-    return _mean_sd([float(v) for v in values], 4) + f" (n={len(values)})"
+    return mean_sd_text([float(v) for v in values], 4) + f" (n={len(values)})"
 
 
 def cmd_leaderboard(args, history: History) -> int:

@@ -16,6 +16,14 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+def mean_sd_text(values: list[float], digits: int = 2) -> str:
+    """'mean ± sd' (just the mean for one value, '' for none)."""
+    if not values:
+        return ""
+    mean, sd = mean_std(values)
+    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
 def pooled_std(groups: list[list[float]]) -> tuple[float | None, int]:
     """Pooled sample standard deviation over groups of seeds, and its degrees of freedom.
 

@@ -18,13 +18,8 @@ from zoo.analysis.pairs import COLOURS  # noqa: E402
 from zoo.analysis.runs import Run  # noqa: E402
 from zoo.evidence import table  # noqa: E402
 from zoo.pairs import PAIRS, get_pair  # noqa: E402
-from zoo.stats import POWER, difference_ci, mean_std, minimum_detectable_effect, pooled_std, welch  # noqa: E402
+from zoo.stats import POWER, difference_ci, mean_sd_text, mean_std, minimum_detectable_effect, pooled_std, welch  # noqa: E402
 from zoo.trend import save_png  # noqa: E402
-
-
-def _fmt(values: list[float], digits: int = 2) -> str:
-    mean, sd = mean_std(values)
-    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def _in_scheme(runs: dict[str, Run], scheme: str) -> list[Run]:
@@ -66,16 +61,16 @@ def omit_class_section(runs: dict[str, Run]) -> str | None:
                 shown.add(other_id)
                 other = runs[other_id]
                 rows.append({"row": other_id, "transfer set": what, "n": len(other.seeds),
-                             "test accuracy %": _fmt(other.metric("test_accuracy")),
-                             "class accuracy %": _fmt(_class_accuracy(other, cls))})
+                             "test accuracy %": mean_sd_text(other.metric("test_accuracy")),
+                             "class accuracy %": mean_sd_text(_class_accuracy(other, cls))})
         for suffix, t in (("", temperature), ("_t1", 1)):
             rows.append({"row": run.id, "transfer set": f"KD, no image of class {cls}", "n": len(run.seeds),
-                         "test accuracy %": _fmt(m["test_accuracy"]),
-                         "class accuracy %": _fmt(m["omitted_class_accuracy"]),
+                         "test accuracy %": mean_sd_text(m["test_accuracy"]),
+                         "class accuracy %": mean_sd_text(m["omitted_class_accuracy"]),
                          "bias matched at": f"T = {t:g}",
-                         "class after correction %": _fmt(m[f"omitted_class_accuracy_corrected{suffix}"]),
-                         "overall after correction %": _fmt(m[f"test_accuracy_corrected{suffix}"]),
-                         "bias shift": _fmt(m[f"omitted_class_bias_shift{suffix}"])})
+                         "class after correction %": mean_sd_text(m[f"omitted_class_accuracy_corrected{suffix}"]),
+                         "overall after correction %": mean_sd_text(m[f"test_accuracy_corrected{suffix}"]),
+                         "bias shift": mean_sd_text(m[f"omitted_class_bias_shift{suffix}"])})
     if not rows:
         return None
     return "\n".join([
@@ -121,7 +116,7 @@ def partial_data_section(runs: dict[str, Run], out: Path, suffix: str) -> str | 
         sigma, _ = pooled_std([p["kd"], p["plain"]])
         p_value = welch(p["kd"], p["plain"])
         rows.append({"train fraction": f"{p['fraction']:.0%}", "epochs": p["epochs"],
-                     "no KD %": _fmt(p["plain"]), "KD %": _fmt(p["kd"]),
+                     "no KD %": mean_sd_text(p["plain"]), "KD %": mean_sd_text(p["kd"]),
                      "gain pt (95% CI)": f"{gain:+.2f}" + ("" if half is None else f" ± {half:.2f}"),
                      "p (Welch)": "n/a" if p_value is None else f"{p_value:.2g}",
                      f"detectable at n={min(len(p['kd']), len(p['plain']))} ({POWER:.0%} power)":
@@ -206,26 +201,26 @@ def alpha_temp_section(runs: dict[str, Run], out: Path, suffix: str) -> str | No
     base = control.metric("test_accuracy") if control else []
     ranked = sorted(cells.items(), key=lambda item: -mean_std(item[1].metric("val_accuracy"))[0])
     rank_rows = [{"rank (by validation)": i + 1, "alpha": a, "T": t, "n": len(run.seeds),
-                  "validation %": _fmt(run.metric("val_accuracy")), "test %": _fmt(run.metric("test_accuracy")),
+                  "validation %": mean_sd_text(run.metric("val_accuracy")), "test %": mean_sd_text(run.metric("test_accuracy")),
                   "test − no KD pt": f"{mean_std(run.metric('test_accuracy'))[0] - mean_std(base)[0]:+.2f}" if base else ""}
                  for i, ((a, t), run) in enumerate(ranked)]
     bias = selection_bias(cells, control)
     gaps = [r["gap pt"] for r in bias]
     bias_rows = [{k: (f"a{v[0]:g} T{v[1]:g}" if isinstance(v, tuple) else f"{v:+.2f}" if "gap" in k or "gain" in k
                       else f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in bias]
-    summary = [f"Gap between picking on test and on validation: {_fmt(gaps)} pt over {len(gaps)} seeds "
+    summary = [f"Gap between picking on test and on validation: {mean_sd_text(gaps)} pt over {len(gaps)} seeds "
                f"(each seed picks among {len(cells)} cells)."]
     if bias and "gain, picked on test" in bias[0]:
         summary.append(f"KD gain over the no-KD control as a paper would report it (best cell on test): "
-                       f"{_fmt([r['gain, picked on test'] for r in bias])} pt; picked on validation: "
-                       f"{_fmt([r['gain, picked on validation'] for r in bias])} pt.")
+                       f"{mean_sd_text([r['gain, picked on test'] for r in bias])} pt; picked on validation: "
+                       f"{mean_sd_text([r['gain, picked on validation'] for r in bias])} pt.")
     png = _alpha_temp_figure(cells, control, out / f"alpha-temp-{suffix}.png")
     return "\n".join([
         "## Alpha x T grid and the selection bias of picking on the test set",
         "",
         f"The 5% rows' grid with {control.record['recipe']['val_fraction']:.0%} of the training set held out for "
         f"validation (the control holds out the same split). `{control.id}` is the no-KD control: "
-        f"{_fmt(base)} % test." if control else "The grid's no-KD control did not run.",
+        f"{mean_sd_text(base)} % test." if control else "The grid's no-KD control did not run.",
         "",
         table(rank_rows),
         "",

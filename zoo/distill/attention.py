@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from zoo.distill.base import Distiller
+from zoo.distill.hinton import HintonKD
 from zoo.distill.registry import register_distiller
-from zoo.losses import kd_loss
 
 
 def attention_map(features: torch.Tensor) -> torch.Tensor:
@@ -31,7 +30,7 @@ def attention_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
 
 
 @register_distiller
-class AttentionTransfer(Distiller):
+class AttentionTransfer(HintonKD):
     """Hinton terms + beta / 2 * sum of attention_loss over the settings' (student, teacher) layer pairs."""
 
     name = "attention"
@@ -51,7 +50,6 @@ class AttentionTransfer(Distiller):
         return tuple(t for _, t in self.pairs)
 
     def forward(self, student_logits, teacher_logits, labels, student_features, teacher_features):
-        kd = self.settings
-        hinton = kd_loss(student_logits, teacher_logits, labels, kd.alpha, kd.temperature, kd.kl_reduction, kd.kl_scale)
+        hinton = super().forward(student_logits, teacher_logits, labels, student_features, teacher_features)
         transfer = sum(attention_loss(student_features[s], teacher_features[t]) for s, t in self.pairs)
         return hinton + self.beta / 2 * transfer

@@ -14,9 +14,9 @@ import torch
 import torch.nn as nn
 
 from zoo.data import normalize
-from zoo.distill.base import Distiller, FeatureTaps
+from zoo.distill.base import FeatureTaps
+from zoo.distill.hinton import HintonKD
 from zoo.distill.registry import register_distiller
-from zoo.losses import kd_loss
 
 TOP = "logits"
 
@@ -83,9 +83,9 @@ def reconstruct(teacher: nn.Module, metadata: dict[str, torch.Tensor], layers: t
 
 
 @register_distiller
-class DataFreeKD(Distiller):
+class DataFreeKD(HintonKD):
     """Options: layers (hidden layers whose statistics are kept; () is the top-layer variant),
-    images_per_class and steps of the reconstruction."""
+    images_per_class and steps of the reconstruction. The loss on the reconstructions is HintonKD's."""
 
     name = "data-free"
     synthesizes_transfer_set = True
@@ -101,7 +101,3 @@ class DataFreeKD(Distiller):
         metadata = activation_metadata(teacher, images, labels, self.layers, norm)
         return reconstruct(teacher, metadata, self.layers, self.per_class, self.steps, tuple(images.shape[1:]),
                            norm, generator)
-
-    def forward(self, student_logits, teacher_logits, labels, student_features, teacher_features):
-        kd = self.settings
-        return kd_loss(student_logits, teacher_logits, labels, kd.alpha, kd.temperature, kd.kl_reduction, kd.kl_scale)

@@ -12,14 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.distill.base import Distiller, FeatureTaps
+from zoo.distill.base import FeatureTaps
+from zoo.distill.hinton import HintonKD
 from zoo.distill.registry import register_distiller
-from zoo.losses import kd_loss
 
 
 @register_distiller
-class FitNets(Distiller):
-    """Options: guided (student layer), hint (teacher layer), hint_epochs (stage 1 length)."""
+class FitNets(HintonKD):
+    """Options: guided (student layer), hint (teacher layer), hint_epochs (stage 1 length); stage 2 is HintonKD."""
 
     name = "fitnets"
 
@@ -57,6 +57,3 @@ class FitNets(Distiller):
             hint = F.adaptive_avg_pool2d(hint, guided.shape[-2:])
         return 0.5 * F.mse_loss(guided, hint)
 
-    def forward(self, student_logits, teacher_logits, labels, student_features, teacher_features):
-        kd = self.settings
-        return kd_loss(student_logits, teacher_logits, labels, kd.alpha, kd.temperature, kd.kl_reduction, kd.kl_scale)
