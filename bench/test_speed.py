@@ -47,9 +47,11 @@ def test_inference(model_case, batch, bench, benchmark):
         start = time.perf_counter()
         infer()
         rounds = max(5, min(200, int(ROUND_BUDGET_S / (time.perf_counter() - start))))
+        probe = bench.session.probe.window()
         with LoadMonitor() as load:
             seconds = timer(rounds)
-        return speed_record(spec, dataset, size, seconds, rounds, load.result, bench.tier, bench.session)
+        probe.sample()
+        return speed_record(spec, dataset, size, seconds, rounds, load.result, probe.rate, bench.tier, bench.session)
 
     def by_pytest_benchmark(rounds: int) -> float:
         benchmark.pedantic(infer, warmup_rounds=2, rounds=rounds, iterations=1)

@@ -100,9 +100,11 @@ PLUGIN = textwrap.dedent('''
     class ProbabilityL2(Distiller):
         name = "toy-probability-l2"
 
-        def forward(self, student_logits, teacher_logits, labels, student_features, teacher_features):
-            return (F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1))
-                    + F.cross_entropy(student_logits, labels))
+        def label_loss(self, student_logits, labels):
+            return F.cross_entropy(student_logits, labels)
+
+        def transfer_loss(self, student_logits, teacher_logits, student_features, teacher_features):
+            return F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1))
 
     RECIPE = Recipe(epochs=2, batch_size=32, optimizer="sgd", lr=0.05)
     PAIRS.append(Pair("synth-teacher", "synth", ModelSpec.of("mlp1200"), {"quick": RECIPE}))
@@ -194,3 +196,27 @@ def test_reconstruction_reaches_each_class_without_images():
     x = (images.float() / 255 - 0.5) / 0.25
     assert (teacher(x).argmax(1) == labels).float().mean() >= 0.9
     assert all(p.requires_grad for p in teacher.parameters())  # the teacher is left as it was
+
+
+def test_every_distiller_declares_a_gated_fidelity_metric_measured_from_what_it_transfers():
+    from zoo.gates import CHECKS, Spread
+
+    gated = {c.metric for c in CHECKS if isinstance(c, Spread) and c.log and not c.higher_is_better}
+    settings = {"hinton": Distill(alpha=0.9, temperature=4), "data-free": Distill(
+        alpha=1.0, temperature=10, unlabeled=True, method="data-free", options=(("images_per_class", 1), ("steps", 1))),
+        "attention": Distill(alpha=0.0, temperature=1, method="attention", options=(("layers", CNN5_STAGES),)),
+        "fitnets": Distill(alpha=0.9, temperature=20, method="fitnets",
+                           options=(("guided", "features.7"), ("hint", "features.7"), ("hint_epochs", 1)))}
+    metrics = {name: create_distiller(s).fidelity_metric for name, s in settings.items()}
+    assert metrics == {"hinton": "teacher_kl", "data-free": "teacher_kl", "attention": "attention_distance",
+                       "fitnets": "hint_error"}
+    assert set(metrics.values()) <= gated
+    g = torch.Generator().manual_seed(0)
+    student = {n: torch.randn(2, 4, 4, 4, generator=g) for n, _ in CNN5_STAGES}
+    teacher = {n: torch.randn(2, 8, 8, 8, generator=g) for n, _ in CNN5_STAGES}
+    at = create_distiller(settings["attention"])
+    assert float(at.fidelity(student, teacher)) == pytest.approx(
+        sum(float(attention_loss(student[s], teacher[t])) for s, t in CNN5_STAGES))
+    fitnets = create_distiller(settings["fitnets"])
+    fitnets.regressor = torch.nn.Conv2d(4, 8, 1)
+    assert torch.equal(fitnets.hint_loss(student, teacher), fitnets.fidelity(student, teacher))

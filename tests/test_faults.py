@@ -4,19 +4,25 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import zoo.distill.hinton
+import torch.nn.functional as F
+import torch.optim.optimizer as optimizer_hooks
+
 import zoo.engine
 import zoo.faults
 import zoo.models
 import zoo.runner
 from zoo.data import TensorData
-from zoo.recipes import ModelSpec
+from zoo.distill.base import Distiller
+from zoo.distill.registry import create_distiller
+from zoo.losses import soft_term
+from zoo.recipes import Distill, ModelSpec
 
 
 def configure(monkeypatch, *faults: str) -> None:
     """Run the plugin's configure hook; monkeypatch restores whatever the faults replace."""
-    for module, name in ((zoo.distill.hinton, "kd_loss"), (zoo.engine, "_forward"), (zoo.runner, "train"),
-                         (zoo.runner, "cached_train_seed"), (zoo.models.MLP, "__init__"), (zoo.models.CNN5, "__init__")):
+    for module, name in ((Distiller, "transfer_weight"), (zoo.engine, "_forward"), (zoo.runner, "train"),
+                         (zoo.runner, "cached_train_seed"), (zoo.models.MLP, "__init__"), (zoo.models.CNN5, "__init__"),
+                         (F, "linear"), (F, "conv2d"), (torch.Tensor, "backward")):
         monkeypatch.setattr(module, name, getattr(module, name))
     zoo.faults.pytest_configure(SimpleNamespace(getoption=lambda name: list(faults)))
 
@@ -34,11 +40,42 @@ def test_width_changes_the_parameter_count(monkeypatch):
     assert after > before
 
 
-def test_kd_weight_scales_the_distillation_loss(monkeypatch):
-    student, teacher, labels = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
-    full = zoo.distill.hinton.kd_loss(student, teacher, labels, 0.9, 4.0)
+def test_kd_weight_scales_every_transfer_term_and_leaves_the_label_term(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    student, teacher, labels = torch.randn(8, 10, generator=g), torch.randn(8, 10, generator=g), torch.arange(8)
+    features = {"f": torch.randn(8, 4, 4, 4, generator=g)}
+    teacher_features = {"f": torch.randn(8, 4, 4, 4, generator=g)}
+    hinton = create_distiller(Distill(alpha=0.9, temperature=4.0))
+    attention = create_distiller(Distill(alpha=0.0, temperature=1.0, method="attention",
+                                         options=(("beta", 1000.0), ("layers", (("f", "f"),)))))
+    before = {name: d(student, teacher, labels, features, teacher_features) for name, d in
+              (("hinton", hinton), ("attention", attention))}
+    labels_only = {"hinton": 0.1 * F.cross_entropy(student, labels), "attention": F.cross_entropy(student, labels)}
+    configure(monkeypatch, "kd-weight=0")
+    for name, d in (("hinton", hinton), ("attention", attention)):
+        assert torch.isclose(d(student, teacher, labels, features, teacher_features), labels_only[name])
     configure(monkeypatch, "kd-weight=0.25")
-    assert torch.isclose(zoo.distill.hinton.kd_loss(student, teacher, labels, 0.9, 4.0), 0.25 * full)
+    for name, d in (("hinton", hinton), ("attention", attention)):
+        expected = labels_only[name] + 0.25 * (before[name] - labels_only[name])
+        assert torch.isclose(d(student, teacher, labels, features, teacher_features), expected)
+    unlabeled = create_distiller(Distill(alpha=1.0, temperature=10.0, unlabeled=True))
+    assert torch.isclose(unlabeled(student, teacher, None, {}, {}), 0.25 * soft_term(student, teacher, 10.0))
+
+
+def test_torch_slowdown_computes_for_each_op_backward_and_step_in_proportion_to_its_time(monkeypatch):
+    busy, hooks = [], []
+    monkeypatch.setattr(zoo.faults, "_busy", lambda seconds, work: busy.append(seconds))
+    monkeypatch.setattr(optimizer_hooks, "register_optimizer_step_pre_hook", hooks.append)
+    monkeypatch.setattr(optimizer_hooks, "register_optimizer_step_post_hook", hooks.append)
+    configure(monkeypatch, "torch-slowdown=1.5")
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.randn(3, 4)).sum().backward()  # the forward linear and the backward pass
+    before_step, after_step = hooks
+    before_step(optimizer, (), {})
+    optimizer.step()
+    after_step(optimizer, (), {})
+    assert len(busy) == 3 and all(seconds >= 0 for seconds in busy)
 
 
 def test_label_noise_flips_that_fraction_of_student_labels_but_never_a_teachers(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from zoo.baselines import BaselineRefusedError, BaselineStore
-from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_SPEED_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
+from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_TRAIN_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
 from zoo.results import SCHEMA, IncompatibleBaselineError
 from zoo.stats import (
     ALPHA_FAIL,
@@ -20,17 +20,22 @@ from zoo.stats import (
     welch,
 )
 
-MACHINE = {"device_name": "AMD EPYC", "cpu_count": 2, "torch_threads": 2, "torch": "2.14.1"}
+MACHINE = {"device_name": "AMD EPYC", "cpu_id": "AuthenticAMD family 25 model 1 stepping 1 avx2", "cpu_count": 2,
+           "torch_threads": 2, "torch": "2.14.1"}
+
+
+PROBE = {"workload": "probe-v1", "threads": 2, "blas": "openblas 0.3 Haswell"}
 
 
 def record(bench_id="mnist-kd", acc=(98.0, 98.2, 98.1), kl=(0.010, 0.011, 0.012), speed=(100.0, 101.0, 99.0),
-           params=1000, gmacs=0.5, machine=None, busy=False, **extra):
+           params=1000, gmacs=0.5, machine=None, busy=False, probe=None, **extra):
     return {
         "schema": SCHEMA, "kind": "pair", "id": bench_id, "tier": "quick", "dataset": "mnist", "device": "cpu",
         "recipe_hash": "r1", "dataset_fingerprint": "f1", "switches": {"amp": False}, "seeds": list(range(len(acc))),
         "metrics": {"params": params, "gmacs": gmacs, "test_accuracy": list(acc), "teacher_kl": list(kl),
                     "train_images_per_s": list(speed)},
         "load": {"others_cores": 1.0 if busy else 0.0, "busy": busy},
+        "machine_probe": PROBE | {"per_s": {"train_images_per_s": list(probe or (10.0,) * len(speed))}},
         "provenance": {"date": "2026-11-25T00:00:00+00:00", "commit": "abc", **(machine or MACHINE)},
         **extra,
     }
@@ -182,8 +187,41 @@ def test_robust_pool_keeps_rows_of_similar_spread():
 # ----------------------------------------------------------------------------- 6: throughput
 def test_throughput_ratio_on_the_same_machine():
     base = record()
-    assert statuses(record(speed=(100 * (MIN_SPEED_RATIO + 0.02),) * 3), base)["train_images_per_s"] == "ok"
-    assert statuses(record(speed=(100 / 1.5,) * 3), base)["train_images_per_s"] == "regressed"  # torch 1.5x slower
+    assert statuses(record(speed=(100 * (MIN_TRAIN_RATIO + 0.02),) * 3), base)["train_images_per_s"] == "ok"
+    assert statuses(record(speed=(100 / 1.25,) * 3), base)["train_images_per_s"] == "regressed"  # torch 1.25x slower
+
+
+def test_a_slower_host_is_divided_out_and_a_slower_training_on_it_still_fails():
+    base = record()
+    slow_host = record(speed=(65.0, 66.0, 64.0), probe=(6.5, 6.5, 6.5))  # a CPU quota of 1.3 of 2 cores
+    (finding,) = [f for f in compare(slow_host, base, seed_spreads([base])) if f.metric == "train_images_per_s"]
+    assert finding.status == "ok" and "probe ratio 0.65" in finding.tolerance and "raw ratio 0.65" in finding.tolerance
+    hidden = record(speed=(65.0 / 1.25, 66.0 / 1.25, 64.0 / 1.25), probe=(6.5, 6.5, 6.5))
+    assert statuses(hidden, base)["train_images_per_s"] == "regressed"
+    faster_host = record(speed=(100.0, 101.0, 99.0), probe=(13.0, 13.0, 13.0))  # the code slowed as the host sped up
+    assert statuses(faster_host, base)["train_images_per_s"] == "regressed"
+
+
+def test_throughput_divides_each_seed_by_its_own_probe_rate_before_the_median():
+    base = record(speed=(100.0, 100.0, 100.0), probe=(10.0, 10.0, 10.0))
+    phase = record(speed=(100.0, 60.0, 100.0), probe=(10.0, 6.0, 10.0))  # the host slowed during seed 1 only
+    assert statuses(phase, base)["train_images_per_s"] == "ok"
+
+
+def test_throughput_needs_a_probe_on_both_sides():
+    old = record()
+    del old["machine_probe"]
+    (finding,) = [f for f in compare(record(), old, seed_spreads([old])) if f.metric == "train_images_per_s"]
+    assert finding.status == "not gated" and "re-record" in finding.tolerance
+    assert statuses(old, record())["train_images_per_s"] == "invalid"
+    short = record()
+    short["machine_probe"]["per_s"]["train_images_per_s"] = [10.0]
+    assert statuses(short, record())["train_images_per_s"] == "invalid"
+    broken = record(probe=(10.0, float("nan"), 10.0))
+    assert statuses(broken, record())["train_images_per_s"] == "invalid"
+    other = record()
+    other["machine_probe"]["workload"] = "probe-v2"
+    assert statuses(other, record())["train_images_per_s"] == "not gated"
 
 
 def test_throughput_is_new_for_another_machine_not_failed():
@@ -191,6 +229,10 @@ def test_throughput_is_new_for_another_machine_not_failed():
     findings = {f.metric: f for f in compare(record(speed=(20.0,) * 3, machine=xeon), record(), seed_spreads([record()]))}
     assert findings["train_images_per_s"].status == "not gated"
     assert "NEW for this machine" in findings["train_images_per_s"].tolerance
+    other_generation = dict(MACHINE, cpu_id="AuthenticAMD family 25 model 17 stepping 1 avx512f")  # same name
+    assert statuses(record(speed=(20.0,) * 3, machine=other_generation), record())["train_images_per_s"] == "not gated"
+    unknown = {k: v for k, v in MACHINE.items() if k != "cpu_id"}  # recorded before the identity was kept
+    assert statuses(record(), record(machine=unknown))["train_images_per_s"] == "not gated"
     torch_upgrade = dict(MACHINE, torch="2.15.0")
     assert statuses(record(speed=(20.0,) * 3, machine=torch_upgrade), record())["train_images_per_s"] == "not gated"
 

@@ -82,3 +82,28 @@ def test_softened_kl_is_the_unscaled_soft_term():
 def test_unknown_reduction_is_rejected():
     with pytest.raises(ValueError, match="batchmean"):
         kd_loss(torch.randn(2, 3), torch.randn(2, 3), None, 1.0, 2.0, "sum")
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")
+@pytest.mark.parametrize("row_id", ["mnist-mlp800-kd-lr0.01", "mnist-mlp800-kd-lr0.1", "mnist-mlp800-kd-unlabeled-lr0.01",
+                                    "mnist-mlp800-kd-unlabeled-lr0.1"])
+def test_each_faithful_mnist_row_trains_on_its_study_scripts_loss(row_id):
+    """distill_mnist.py: KLDivLoss()(log_softmax(y/T), softmax(t/T)) * (T*T*2*alpha) + CE * (1-alpha);
+    distill_mnist_unlabeled.py: KLDivLoss()(log_softmax(y/T), softmax(t/T)) * T * T (no factor 2)."""
+    import torch.nn as nn
+
+    from zoo.distill.registry import create_distiller
+    from zoo.pairs import get_pair
+
+    g = torch.Generator().manual_seed(3)
+    y, teacher_scores, labels = torch.randn(16, 10, generator=g), 4 * torch.randn(16, 10, generator=g), torch.arange(16) % 10
+    for tier, recipe in get_pair(row_id).recipes.items():
+        kd = recipe.distill
+        T, alpha = kd.temperature, kd.alpha
+        kl = nn.KLDivLoss()(F.log_softmax(y / T, dim=1), F.softmax(teacher_scores / T, dim=1))
+        if kd.unlabeled:
+            study = kl * T * T
+        else:
+            study = kl * (T * T * 2.0 * alpha) + F.cross_entropy(y, labels) * (1. - alpha)
+        got = create_distiller(kd)(y, teacher_scores, None if kd.unlabeled else labels, {}, {})
+        assert got.item() == pytest.approx(study.item(), rel=1e-5), (row_id, tier)

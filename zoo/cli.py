@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -312,9 +313,14 @@ def cmd_analyze(args, history: History) -> int:
 
 
 def _load_line(records: list[dict]) -> str:
+    """How loaded and how fast the machine was over a session: other processes, busy timings, the probe's rate."""
     cores = [r["load"]["others_cores"] for r in records if (r.get("load") or {}).get("others_cores") is not None]
     busy = sum(bool(r["load"].get("busy")) for r in records if r.get("load"))
-    return f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy" if cores else "?"
+    rates = [rate for r in records for values in (r.get("machine_probe") or {}).get("per_s", {}).values()
+             for rate in values]
+    probe = f"; machine probe {statistics.median(rates):.2f}/s (median)" if rates else ""
+    return (f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy{probe}"
+            if cores else "?")
 
 
 # ------------------------------------------------------------------------------------------ parser

@@ -29,6 +29,7 @@ class TrainOptions:
     channels_last: bool = False
     compile: bool = False
     log: Callable[[str], None] = print
+    between_epochs: Callable[[], None] = lambda: None  # called after every epoch, outside its timing (the probe)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrainReport:
     teacher_kl: float | None = None  # mean KL(teacher_T || student_T) on the test set, nats
     val_accuracy: float | None = None  # exact, on the recipe's validation split of the training set
     omission: dict | None = None  # omitted class: its accuracy before and after the bias correction
+    fidelity: dict[str, float] = field(default_factory=dict)  # a feature distiller's own fidelity metric (test set)
     transfer_seconds: float = 0.0  # reconstructing a data-free transfer set (part of the timed run)
     test_logits: torch.Tensor | None = field(default=None, repr=False)  # (test images, classes), float32
 
@@ -232,6 +234,7 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
             eta = train_seconds / (epoch + 1) * (stage_recipe.epochs - epoch - 1)
             log(f"{epoch + 1:>5} {lr:>9.2e} {epoch_loss:>8.4f} {epoch_acc:>9.2f} {n / seconds:>8.0f} "
                 f"{train_seconds:>7.1f}s {eta:>7.1f}s")
+            opts.between_epochs()
 
     def teacher_outputs(x, idx, views) -> torch.Tensor:
         if teacher_table is not None:
@@ -265,10 +268,13 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     logits, test_y = evaluate(model, data, recipe, opts)
     test_correct = int((logits.argmax(1) == test_y).sum())
     agreement = teacher_kl = None
+    fidelity = {}
     if kd:
         t_logits, _ = evaluate(teacher, data, recipe, opts)
         agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
         teacher_kl = float(softened_kl(logits, t_logits, kd.temperature))
+        if distiller.fidelity_metric != "teacher_kl":
+            fidelity[distiller.fidelity_metric] = feature_fidelity(distiller, model, teacher, data, recipe, opts)
     val_accuracy = None
     if len(val_idx):
         val_logits = predict(model, data.train_x[val_idx].to(device), mean, std, opts)
@@ -285,8 +291,26 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
         train_images_per_s=n * len(epochs) / train_seconds, train_seconds=train_seconds,
         teacher_seconds=teacher_seconds, eval_seconds=eval_seconds, epochs=epochs,
         teacher_agreement=agreement, teacher_kl=teacher_kl, val_accuracy=val_accuracy, omission=omission,
-        transfer_seconds=transfer_seconds, test_logits=logits,
+        fidelity=fidelity, transfer_seconds=transfer_seconds, test_logits=logits,
     )
+
+
+@torch.no_grad()
+def feature_fidelity(distiller, model: nn.Module, teacher: nn.Module, data: TensorData, recipe: Recipe,
+                     opts: TrainOptions, batch_size: int = 1000) -> float:
+    """The distiller's fidelity metric (its transfer measured on features) over the recipe's test set, in eval mode:
+    the batch means weighted by batch size."""
+    test_x = data.test_x[test_indices(data, recipe)].to(opts.device)
+    mean, std = normalization(data, opts.device)
+    model.eval()
+    teacher.eval()
+    total = 0.0
+    with FeatureTaps(model, distiller.student_features) as mine, FeatureTaps(teacher, distiller.teacher_features) as theirs:
+        for start in range(0, len(test_x), batch_size):
+            x = normalize(test_x[start:start + batch_size], mean, std)
+            _forward(model, x, opts), _forward(teacher, x, opts)
+            total += float(distiller.fidelity(mine.outputs, theirs.outputs)) * len(x)
+    return total / len(test_x)
 
 
 def omitted_class_report(model: nn.Module, teacher: nn.Module, transfer_x: torch.Tensor, test_logits: torch.Tensor,

@@ -23,6 +23,7 @@ def table(rows: list[dict], fmt: str = "github") -> str:
 def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[str, str]) -> str:
     """Unchanged reruns (session -> records) against the baselines: spread and alarms per metric."""
     means: dict[tuple, list[float]] = defaultdict(list)
+    ratios: dict[str, list[float]] = defaultdict(list)
     alarms: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     per_session = []
     for name, records in runs.items():
@@ -33,6 +34,8 @@ def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[st
                 alarms[(f.bench_id, f.metric)][f.status] += 1
                 if f.measured is not None:
                     means[(f.bench_id, f.metric)].append(f.measured)
+                if f.ratio is not None and f.status != "not gated":
+                    ratios[f.metric].append(f.ratio)
             counts["rows"] += 1
             if comparison.problem:
                 counts[comparison.status] += 1
@@ -42,6 +45,7 @@ def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[st
     by_metric: dict[str, dict] = {}
     for (bench_id, metric), values in means.items():
         entry = by_metric.setdefault(metric, {"metric": metric, "rows": 0, "max spread": 0.0, "max rel. spread": 0.0,
+                                              "gated ratio (min-max)": _range(ratios.get(metric)),
                                               "warn": 0, "fail": 0, "not gated": 0})
         entry["rows"] += 1
         spread = max(values) - min(values)
@@ -58,8 +62,13 @@ def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[st
         f"## A/A: {len(runs)} unchanged reruns against the committed baselines", "",
         table(per_session), "",
         "Per metric over all reruns: the largest max-min spread of a row's value (seed metrics: its mean) "
-        "across the reruns, and the alarms raised.", "",
+        "across the reruns, the lowest and highest ratio to the baseline that a speed check judged (training and "
+        "inference throughput: with the host's speed divided out by the machine probe), and the alarms raised.", "",
         table(metric_rows), ""])
+
+
+def _range(values: list[float] | None) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if values else ""
 
 
 def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict]) -> str:
@@ -70,7 +79,7 @@ def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict])
             for f in comparison.findings:
                 if f.status in ("ok", "not gated") and f.effect is None and not f.timing:
                     continue  # exact metrics that did not change: not what this injection is about
-                change = (f"{f.effect + 0.0:+.3g}" if f.effect is not None
+                change = (f"{f.effect + 0.0:+.3g}" if f.effect is not None else f"x{f.ratio:.3f}" if f.ratio is not None
                           else f"x{f.measured / f.baseline:.3f}" if f.measured is not None and f.baseline else "")
                 rows.append({"injection": name, "row": f.bench_id, "metric": f.metric, "change": change,
                              "p": "" if f.p_value is None else f"{f.p_value:.2g}",

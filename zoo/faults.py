@@ -6,12 +6,16 @@
   engine-slowdown=F  kdbench's own training loop gets F x slower: every training step waits (F - 1) x
                      its forward-and-backward time (about 3 x the forward), as per-sample work or an
                      extra host sync in the loop would. References timed in the same run are untouched.
-  torch-slowdown=F   torch itself gets F x slower: every linear and conv2d call waits (F - 1) x its own
-                     time (3 x with autograd on, for the backward), in the engine and the references alike.
+  torch-slowdown=F   torch itself gets F x slower: every linear and conv2d call, every backward pass and every
+                     optimiser step takes F x its own time, in the engine and the references alike. The extra
+                     (F - 1) x is spent computing on torch's own threads, not sleeping, so that it slows like
+                     a real regression also where the CPU is rationed (a CPU quota lets a sleeping process
+                     catch up).
   label-noise=P      a fraction P of every student's training labels is replaced by another class (fixed
                      per seed). Teachers are untouched, so a cached teacher is never replaced by a noisy one.
-  kd-weight=W        the distillation loss of every KD student is multiplied by W (0 <= W <= 1): a
-                     weakened soft term.
+  kd-weight=W        every distiller's transfer term (soft targets, attention maps, hints) is multiplied
+                     by W (0 <= W <= 1) and nothing else: its label term stays as it was, so W = 0 is
+                     distillation switched off, W = 0.3 a weakened one (zoo.distill.base.Distiller.transfer_weight).
   width=F            the hidden widths of the study's MLPs and CNN are multiplied by F (an architecture
                      change, caught by the exact params/GMACs gate).
 """
@@ -22,6 +26,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import torch.optim.optimizer as optimizer_hooks
 
 
 def _engine_slowdown(factor: float) -> None:
@@ -39,16 +44,36 @@ def _engine_slowdown(factor: float) -> None:
     zoo.engine._forward = slow_forward
 
 
+def _busy(seconds: float, work: torch.Tensor) -> None:
+    """Compute on torch's threads (a matrix product at a time) for `seconds` of wall time."""
+    deadline = time.perf_counter() + seconds
+    with torch.no_grad():
+        while time.perf_counter() < deadline:
+            torch.mm(work, work)
+
+
 def _torch_slowdown(factor: float) -> None:
+    work = torch.randn(256, 256)
+
     def slowed(op):
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             out = op(*args, **kwargs)
-            time.sleep((factor - 1) * (3 if torch.is_grad_enabled() else 1) * (time.perf_counter() - start))
+            _busy((factor - 1) * (time.perf_counter() - start), work)
             return out
         return wrapper
 
-    F.linear, F.conv2d = slowed(F.linear), slowed(F.conv2d)
+    step_started = []
+
+    def before_step(optimizer, args, kwargs):
+        step_started.append(time.perf_counter())
+
+    def after_step(optimizer, args, kwargs):
+        _busy((factor - 1) * (time.perf_counter() - step_started.pop()), work)
+
+    F.linear, F.conv2d, torch.Tensor.backward = slowed(F.linear), slowed(F.conv2d), slowed(torch.Tensor.backward)
+    optimizer_hooks.register_optimizer_step_pre_hook(before_step)
+    optimizer_hooks.register_optimizer_step_post_hook(after_step)
 
 
 def _label_noise(fraction: float) -> None:
@@ -77,10 +102,9 @@ def _label_noise(fraction: float) -> None:
 
 
 def _kd_weight(weight: float) -> None:
-    import zoo.distill.hinton
+    from zoo.distill.base import Distiller
 
-    kd_loss = zoo.distill.hinton.kd_loss
-    zoo.distill.hinton.kd_loss = lambda *args, **kwargs: weight * kd_loss(*args, **kwargs)
+    Distiller.transfer_weight = weight
 
 
 def _width(factor: float) -> None:

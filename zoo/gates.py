@@ -2,7 +2,8 @@
 
   Exact       params and GMACs must equal the baseline (an architecture change is never noise); GMACs
               only against a baseline counted by the same fvcore version.
-  Spread      seed metrics (accuracy, the student's KL to its teacher): a one-sided t-test of the
+  Spread      seed metrics (accuracy; each distiller's fidelity metric: the student's KL to its teacher,
+              the attention-map distance, the hint error): a one-sided t-test of the
               run's mean against the baseline's (zoo.stats.shortfall). A drop larger than the
               metric's practical margin fails at p < ALPHA_FAIL (0.001) and warns at p < ALPHA_WARN
               (0.05); every finding states the effect, its p-value and the smallest drop its seeds
@@ -10,13 +11,15 @@
               device, leaving out rows whose spread is an outlier (zoo.stats.robust_pool); rows of a
               spread family of their own (data-free KD redraws its transfer set every seed) pool only
               among themselves (pool_key). The KL is compared on a log scale, where rows with different
-              T pool well. Seed metrics: accuracy, validation accuracy, the omit-a-class rows'
-              corrected accuracies, the KL.
-  Throughput  absolute images/s (medians over seeds) must stay above a fraction of the baseline's
-              (training 0.7; inference 0.4, whose millisecond calls vary up to 1.9x between processes). It
-              is gated only against a baseline from the same machine fingerprint (CPU or GPU model,
-              cores, threads, torch version) and only when neither timing ran on a busy machine; it
-              is reported as NOT GATED otherwise, never silently passed.
+              T pool well; so are the feature distances. Seed metrics: accuracy, validation accuracy, the
+              omit-a-class rows' corrected accuracies, the fidelity metrics.
+  Throughput  images/s divided by the machine probe's rate taken around the same timing (zoo.measure.
+              MachineProbe: a fixed numpy workload that a slower host slows and a slower torch or kdbench
+              does not), median over seeds, must stay above a fraction of the baseline's (training 0.85,
+              so a 1.25x slower training fails; inference 0.4, whose millisecond calls vary up to 1.9x
+              between processes). It is gated only against a baseline from the same machine fingerprint
+              (CPU or GPU model, cores, threads, torch version) and probe, and only when neither timing
+              ran on a busy machine; it is reported as NOT GATED otherwise, never silently passed.
   InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
               PyTorch loop, data path vs a per-sample DataLoader): comparable on any machine and
               under load, so it is always gated.
@@ -36,7 +39,8 @@ from dataclasses import dataclass
 from zoo.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
 from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool, shortfall
 
-MIN_SPEED_RATIO = 0.7  # same machine, idle: a 1.5x slow-down (ratio 0.67) fails
+MIN_TRAIN_RATIO = 0.85  # probe-normalised, same machine, idle: a 1.25x slower training (ratio 0.8) fails
+MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
 
@@ -60,6 +64,7 @@ class Finding:
     effect: float | None = None  # seed metrics: run mean minus baseline mean, positive is better (log for the KL)
     p_value: float | None = None  # seed metrics: one-sided p of a drop this large if nothing changed
     detectable: float | None = None  # seed metrics: the drop these seeds detect with 80% power
+    ratio: float | None = None  # speed metrics: the ratio to the baseline that the check judged (probe-normalised)
 
     @property
     def failing(self) -> bool:
@@ -178,12 +183,48 @@ def _speed_ratio(check, run: dict, base: dict, sources: dict) -> tuple[float, fl
     return measured, expected, measured / expected
 
 
+def probe_rates(record: dict, metric: str) -> list[float] | str:
+    """The machine probe's rate beside each value of a timed metric, or why there is none to divide by."""
+    rates = record.get("machine_probe", {}).get("per_s", {}).get(metric)
+    if rates is None:
+        return "no machine-probe rate"
+    values = record["metrics"][metric]
+    if not isinstance(rates, list) or len(rates) != len(values if isinstance(values, list) else [values]):
+        return f"{len(rates) if isinstance(rates, list) else 'no list of'} probe rates for its values"
+    if any(isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0 for r in rates):
+        return f"a probe rate that is not a positive number: {rates!r}"
+    return [float(r) for r in rates]
+
+
+def probe_normalised(values: list[float], rates: list[float]) -> float:
+    """The median over seeds of images/s per probe workload/s: throughput with the host's speed divided out."""
+    return statistics.median(v / r for v, r in zip(values, rates))
+
+
 @dataclass
 class Throughput:
-    """Absolute images/s: gated on the same machine fingerprint only, and only when it ran undisturbed."""
+    """Images/s per probe rate: gated on the same machine fingerprint and probe only, when it ran undisturbed."""
 
     metric: str
     min_ratio: float
+
+    def _normalised(self, run: dict, base: dict, sources: dict, measured: float,
+                    expected: float) -> tuple[float, float] | Finding:
+        """Probe-normalised ratio and host ratio (run probe / baseline probe), or the finding that stops it."""
+        rates = {"run": probe_rates(run, self.metric), "baseline": probe_rates(base, self.metric)}
+        if isinstance(rates["baseline"], str):
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"the baseline has {rates['baseline']} to divide the host's speed out; re-record it "
+                           f"with this kdbench ({sources.get('baseline')})", timing=True)
+        if isinstance(rates["run"], str):
+            return _invalid(run, self.metric, {"run": rates["run"]}, sources)
+        probes = [{k: r["machine_probe"].get(k) for k in ("workload", "threads", "blas")} for r in (run, base)]
+        if probes[0] != probes[1]:
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"probed by {probes[0]}, the baseline by {probes[1]}: re-record the baseline", timing=True)
+        values = (finite_values(run, self.metric), finite_values(base, self.metric))
+        normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
+        return normalised[0] / normalised[1], statistics.median(rates["run"]) / statistics.median(rates["baseline"])
 
     def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
         carried = run.get("carried_from_cache", {})
@@ -198,7 +239,11 @@ class Throughput:
         speed = _speed_ratio(self, run, base, sources)
         if not isinstance(speed, tuple):
             return speed
-        measured, expected, ratio = speed
+        measured, expected, raw = speed
+        normalised = self._normalised(run, base, sources, measured, expected)
+        if isinstance(normalised, Finding):
+            return normalised
+        ratio, host = normalised
         here, there = machine_fingerprint(run), machine_fingerprint(base)
         reason = None
         if here != there:
@@ -209,10 +254,12 @@ class Throughput:
             reason = "the baseline's timing ran on a busy machine; re-record it idle"
         if reason:
             return Finding(run["id"], self.metric, "not gated", measured, expected, f"ratio {ratio:.2f}; {reason}",
-                           timing=True)
+                           timing=True, ratio=ratio)
         status = "regressed" if ratio < self.min_ratio else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
-                       f"ratio {ratio:.2f}, must be >= {self.min_ratio} on the same machine [{here}]", timing=True)
+                       f"ratio {ratio:.2f} with the host's speed divided out (probe ratio {host:.2f}, raw ratio "
+                       f"{raw:.2f}), must be >= {self.min_ratio} on the same machine [{here}]", timing=True,
+                       ratio=ratio)
 
 
 @dataclass
@@ -237,11 +284,12 @@ class InRunRatio:
         if not self.alike_under_load and run.get("load", {}).get("busy"):
             return Finding(run["id"], self.metric, "not gated", measured, expected,
                            f"ratio {ratio:.2f}; machine busy (other processes used {run['load']['others_cores']:.2f} "
-                           f"cores), and the two sides it compares respond differently to that", timing=True)
+                           f"cores), and the two sides it compares respond differently to that", timing=True,
+                           ratio=ratio)
         status = "regressed" if ratio < self.min_ratio else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
                        f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",
-                       timing=True)
+                       timing=True, ratio=ratio)
 
 
 @dataclass
@@ -267,16 +315,18 @@ CHECKS = [
     Exact("gmacs", counter="fvcore"),
     Spread("test_accuracy", higher_is_better=True, margin=0.1),
     Spread("teacher_kl", higher_is_better=False, margin=math.log(1.1), log=True),
+    Spread("attention_distance", higher_is_better=False, margin=math.log(1.1), log=True),
+    Spread("hint_error", higher_is_better=False, margin=math.log(1.1), log=True),
     Spread("val_accuracy", higher_is_better=True, margin=0.1),
     Spread("test_accuracy_corrected", higher_is_better=True, margin=0.1),
     Spread("omitted_class_accuracy_corrected", higher_is_better=True, margin=1.0),
     Spread("test_accuracy_corrected_t1", higher_is_better=True, margin=0.1),
     Spread("omitted_class_accuracy_corrected_t1", higher_is_better=True, margin=1.0),
-    Throughput("train_images_per_s", MIN_SPEED_RATIO),
+    Throughput("train_images_per_s", MIN_TRAIN_RATIO),
     Throughput("infer_images_per_s", MIN_INFER_RATIO),
     Throughput("latency_images_per_s", MIN_INFER_RATIO),
     InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
-    InRunRatio("loader_speedup", MIN_SPEED_RATIO, alike_under_load=False),
+    InRunRatio("loader_speedup", MIN_LOADER_RATIO, alike_under_load=False),
 ]
 UNGATED = {
     "teacher_agreement": "top-1 agreement with the teacher is a coarse, bounded view of teacher_kl, which is gated",

@@ -32,17 +32,23 @@ def kd_loss(
     kl_scale multiplies the soft term once more (1 by default; the study's MNIST script used 2).
     labels=None is the unlabeled transfer mode and requires alpha == 1: the student never sees a label.
     """
-    if kl_reduction not in KL_REDUCTIONS:
-        raise ValueError(f"unknown kl_reduction {kl_reduction!r}; choose from {KL_REDUCTIONS}")
     if labels is None and alpha != 1:
         raise ValueError(f"unlabeled distillation needs alpha == 1 (got {alpha}): there are no labels to weigh")
-    soft = softened_kl(student_logits, teacher_logits, temperature)
-    if kl_reduction == "elementwise":  # what reduction="mean" computes, without its deprecation warning
-        soft = soft / student_logits.shape[1]
-    soft = soft * temperature**2 * kl_scale
+    soft = soft_term(student_logits, teacher_logits, temperature, kl_reduction, kl_scale)
     if alpha == 1:
         return soft
     return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits.float(), labels)
+
+
+def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+              kl_reduction: str = "batchmean", kl_scale: float = 1.0) -> torch.Tensor:
+    """T^2 * kl_scale * the softened KL under `kl_reduction` (see `kd_loss`): the soft term before alpha."""
+    if kl_reduction not in KL_REDUCTIONS:
+        raise ValueError(f"unknown kl_reduction {kl_reduction!r}; choose from {KL_REDUCTIONS}")
+    soft = softened_kl(student_logits, teacher_logits, temperature)
+    if kl_reduction == "elementwise":  # what reduction="mean" computes, without its deprecation warning
+        soft = soft / student_logits.shape[1]
+    return soft * temperature**2 * kl_scale
 
 
 def softened_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

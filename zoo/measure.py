@@ -128,3 +128,83 @@ def combine_loads(loads: list[MachineLoad]) -> MachineLoad:
     if not known or seconds == 0:
         return MachineLoad(None, seconds)
     return MachineLoad(sum(l.others_cores * l.seconds for l in known) / sum(l.seconds for l in known), seconds)
+
+
+class MachineProbe:
+    """How fast this host is right now, measured by a fixed workload that neither torch nor kdbench runs.
+
+    Each sample runs, on each of `threads` Python threads (torch's thread count by default, so it fills the
+    cores training fills), PROBE_REPEATS rounds of a float32 matrix product in numpy's own BLAS (held to one
+    thread per caller) and a copy of a buffer larger than the caches. A host that slows training (a slow VM
+    phase, a CPU quota, a lower clock) slows this workload too; a slower torch or a slower kdbench does not.
+    Timings divided by the probe rate taken around them compare across such phases of one machine.
+
+        probe = MachineProbe()
+        window = probe.window()          # samples once now
+        train(..., between_epochs=window.sample)
+        window.sample(); window.rate      # workloads per second over the window's samples
+    """
+
+    WORKLOAD = "probe-v1: per thread 10 x (384x384 float32 matmul + 16 MiB copy)"
+    PROBE_REPEATS = 10
+    MATRIX = 384
+    COPY_BYTES = 16 * 2**20
+
+    def __init__(self, threads: int | None = None):
+        import numpy as np
+        from concurrent.futures import ThreadPoolExecutor
+        from threadpoolctl import ThreadpoolController
+
+        self.threads = threads or torch.get_num_threads()
+        rng = np.random.default_rng(0)
+        self._buffers = [
+            (rng.standard_normal((self.MATRIX, self.MATRIX), dtype=np.float32),
+             rng.standard_normal((self.MATRIX, self.MATRIX), dtype=np.float32),
+             np.empty((self.MATRIX, self.MATRIX), dtype=np.float32),
+             np.ones(self.COPY_BYTES // 4, dtype=np.float32), np.empty(self.COPY_BYTES // 4, dtype=np.float32))
+            for _ in range(self.threads)]
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="kdbench-probe")
+        self._blas = ThreadpoolController()
+        self.sample_seconds()  # first touch of every page and warm-up of the threads
+
+    def _work(self, index: int) -> None:
+        import numpy as np
+
+        a, b, product, source, target = self._buffers[index]
+        for _ in range(self.PROBE_REPEATS):
+            np.matmul(a, b, out=product)
+            np.copyto(target, source)
+
+    def sample_seconds(self) -> float:
+        """Wall seconds of one run of the workload on every thread."""
+        with self._blas.limit(limits=1, user_api="blas"):
+            start = time.perf_counter()
+            list(self._pool.map(self._work, range(self.threads)))
+            return time.perf_counter() - start
+
+    def window(self) -> "ProbeWindow":
+        """A window of samples around a timed section; it takes its first sample now."""
+        return ProbeWindow(self)
+
+    def describe(self) -> dict:
+        """What the probe ran on: its workload, threads and numpy's BLAS (a rate compares only within one)."""
+        blas = next((lib for lib in self._blas.info() if lib.get("user_api") == "blas"), {})
+        return {"workload": self.WORKLOAD, "threads": self.threads,
+                "blas": f"{blas.get('internal_api', '?')} {blas.get('version', '?')} {blas.get('architecture', '?')}"}
+
+
+class ProbeWindow:
+    """The probe's samples taken around and inside one timed section (between its epochs or rounds)."""
+
+    def __init__(self, probe: MachineProbe):
+        self.probe, self.seconds, self.samples = probe, 0.0, 0
+        self.sample()
+
+    def sample(self) -> None:
+        self.seconds += self.probe.sample_seconds()
+        self.samples += 1
+
+    @property
+    def rate(self) -> float:
+        """Probe workloads per second over every sample of the window."""
+        return self.samples / self.seconds

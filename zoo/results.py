@@ -38,6 +38,21 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_id() -> str:
+    """The processor's identity beyond its marketing name (VMs of different generations report "AMD EPYC"
+    alike, with different speeds and kernels): vendor, family, model, stepping, the widest vector ISA."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+                      if ":" in line)
+    except OSError:
+        return platform.machine()
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    isa = next((name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), "base")
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} "
+            f"stepping {fields.get('stepping', '?')} {isa}")
+
+
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
@@ -56,6 +71,7 @@ def provenance(device: torch.device, command: str | None = None) -> dict:
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!baselines", ":!reports")),
         "machine": platform.node(),
         "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device.type,
@@ -76,10 +92,11 @@ def _version(package: str) -> str | None:
 
 
 def machine_fingerprint(record: dict) -> str:
-    """What absolute timings depend on: processor (or GPU) model, cores, threads, torch version."""
+    """What absolute timings depend on: processor (or GPU) model and the CPU's identity, cores, threads, torch
+    version. A record without the CPU's identity (recorded before it was kept) matches no machine."""
     p = record.get("provenance", {})
-    return (f"{p.get('device_name', '?')}, {p.get('cpu_count', '?')} cores, {p.get('torch_threads', '?')} threads, "
-            f"torch {p.get('torch', '?')}")
+    return (f"{p.get('device_name', '?')} ({p.get('cpu_id', 'CPU identity not recorded')}), {p.get('cpu_count', '?')} "
+            f"cores, {p.get('torch_threads', '?')} threads, torch {p.get('torch', '?')}")
 
 
 def provenance_line(record: dict) -> str:

@@ -7,6 +7,7 @@ what it cannot re-measure (its training speed) is listed in the record as carrie
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, sha2
 from zoo.measure import (
     LoadMonitor,
     MachineLoad,
+    MachineProbe,
     combine_loads,
     count_gmacs,
     count_params,
@@ -52,6 +54,7 @@ class Session:
     opts: TrainOptions = field(default_factory=TrainOptions)
     outputs_dir: Path | None = None  # where each row's test logits are stored (the session's results folder)
     _datasets: dict[str, TensorData] = field(default_factory=dict)
+    _probe: MachineProbe | None = None
     origin: dict = field(init=False)
 
     def __post_init__(self):
@@ -61,6 +64,13 @@ class Session:
         if variant not in self._datasets:
             self._datasets[variant] = load_dataset(variant, self.data_root, self.cache_dir)
         return self._datasets[variant]
+
+    @property
+    def probe(self) -> MachineProbe:
+        """The machine-speed probe that every timed section of the session samples (started on first use)."""
+        if self._probe is None:
+            self._probe = MachineProbe()
+        return self._probe
 
     def provenance(self) -> dict:
         """The session's origin, dated now."""
@@ -102,10 +112,12 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     seed_everything(seed, session.opts.device)
     model = pair.student.build(data.num_classes)
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
+    probe = session.probe.window()  # sampled before training and after every epoch
     with LoadMonitor() as load:
-        report = train(model, recipe, data, seed, session.opts, teacher=teacher)
+        report = train(model, recipe, data, seed, dataclasses.replace(session.opts, between_epochs=probe.sample),
+                       teacher=teacher)
     report_dict = report.as_record() | {
-        "seed": seed, "from_cache": False, "load": load.result.as_dict(),
+        "seed": seed, "from_cache": False, "load": load.result.as_dict(), "probe_per_s": probe.rate,
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), TEST_LOGITS: report.test_logits}
     return model, report_dict
 
@@ -189,6 +201,8 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     if recipe.distill:
         metrics["teacher_kl"] = [r["teacher_kl"] for r in runs]
         metrics["teacher_agreement"] = [r["teacher_agreement"] for r in runs]
+        for name in runs[0].get("fidelity", {}):
+            metrics[name] = [r["fidelity"][name] for r in runs]
     if any(r.get("val_accuracy") is not None for r in runs):
         metrics["val_accuracy"] = [r["val_accuracy"] for r in runs]
     if recipe.omit_class is not None:
@@ -228,6 +242,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         "measured_now": sorted(metrics),
         "carried_from_cache": carried,
         "load": load.as_dict(),
+        "machine_probe": probe_record(session, {"train_images_per_s": [r["probe_per_s"] for r in fresh]} if fresh else {}),
         "summary": {"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
                     "train_seconds": sum(r["train_seconds"] for r in runs),
                     "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
@@ -269,11 +284,17 @@ def logits_path(record_file: Path) -> Path:
     return record_file.with_name(record_file.stem + ".logits.npz")
 
 
+def probe_record(session: Session, per_s: dict[str, list[float]]) -> dict:
+    """A record's machine-probe entry: the probe's description and its rate beside each timed metric's values."""
+    return session.probe.describe() | {"per_s": per_s}
+
+
 def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,
-                 tier: str, session: Session) -> dict:
-    """Result record of an inference benchmark: images/s at `batch`."""
+                 probe_per_s: float, tier: str, session: Session) -> dict:
+    """Result record of an inference benchmark: images/s at `batch`, and the probe's rate around its timing."""
     device = session.opts.device
     images_per_s = batch / seconds_per_batch
+    metric = "latency_images_per_s" if batch == 1 else "infer_images_per_s"
     return {
         "schema": SCHEMA,
         "kind": "speed",
@@ -288,8 +309,9 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         "recipe_hash": stable_hash(spec, batch),
         "code_version": CODE_VERSION,
         "seeds": [],
-        "metrics": {("latency_images_per_s" if batch == 1 else "infer_images_per_s"): [images_per_s]},
+        "metrics": {metric: [images_per_s]},
         "load": load.as_dict(),
+        "machine_probe": probe_record(session, {metric: [probe_per_s]}),
         "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
                     "peak_memory_mib": peak_memory_mib(device)},
         "provenance": session.provenance(),

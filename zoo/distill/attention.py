@@ -31,9 +31,13 @@ def attention_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
 
 @register_distiller
 class AttentionTransfer(HintonKD):
-    """Hinton terms + beta / 2 * sum of attention_loss over the settings' (student, teacher) layer pairs."""
+    """Hinton terms + beta / 2 * sum of attention_loss over the settings' (student, teacher) layer pairs.
+
+    Its transfer is gated through `attention_distance`: that sum (without beta / 2) on the test set.
+    """
 
     name = "attention"
+    fidelity_metric = "attention_distance"
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -49,7 +53,9 @@ class AttentionTransfer(HintonKD):
     def teacher_features(self) -> tuple[str, ...]:
         return tuple(t for _, t in self.pairs)
 
-    def forward(self, student_logits, teacher_logits, labels, student_features, teacher_features):
-        hinton = super().forward(student_logits, teacher_logits, labels, student_features, teacher_features)
-        transfer = sum(attention_loss(student_features[s], teacher_features[t]) for s, t in self.pairs)
-        return hinton + self.beta / 2 * transfer
+    def transfer_loss(self, student_logits, teacher_logits, student_features, teacher_features):
+        hinton = super().transfer_loss(student_logits, teacher_logits, student_features, teacher_features)
+        return hinton + self.beta / 2 * self.fidelity(student_features, teacher_features)
+
+    def fidelity(self, student_features, teacher_features):
+        return sum(attention_loss(student_features[s], teacher_features[t]) for s, t in self.pairs)

@@ -19,9 +19,13 @@ from zoo.distill.registry import register_distiller
 
 @register_distiller
 class FitNets(HintonKD):
-    """Options: guided (student layer), hint (teacher layer), hint_epochs (stage 1 length); stage 2 is HintonKD."""
+    """Options: guided (student layer), hint (teacher layer), hint_epochs (stage 1 length); stage 2 is HintonKD.
+
+    Its transfer is gated through `hint_error`: the hint regression's loss on the test set after both stages.
+    """
 
     name = "fitnets"
+    fidelity_metric = "hint_error"
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -52,6 +56,9 @@ class FitNets(HintonKD):
         self.regressor = nn.Conv2d(guided.shape[1], hint.shape[1], kernel_size=1)
 
     def hint_loss(self, student_features, teacher_features):
+        return self.transfer_weight * self.fidelity(student_features, teacher_features)
+
+    def fidelity(self, student_features, teacher_features):
         guided, hint = self.regressor(student_features[self.guided].float()), teacher_features[self.hint].float()
         if hint.shape[-2:] != guided.shape[-2:]:
             hint = F.adaptive_avg_pool2d(hint, guided.shape[-2:])
