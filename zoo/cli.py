@@ -185,6 +185,8 @@ def _num(value) -> str:
 def _change(finding) -> str:
     if finding.effect is not None:
         return f"{finding.effect + 0.0:+.3g}"  # + 0.0: never "-0"
+    if finding.ratio is not None:  # the ratio the speed check judged (throughput: with the host's speed divided out)
+        return f"x{finding.ratio:.3f}"
     if finding.measured is not None and finding.baseline:
         return f"x{finding.measured / finding.baseline:.3f}"
     return ""
@@ -319,7 +321,9 @@ def _load_line(records: list[dict]) -> str:
     rates = [rate for r in records for values in (r.get("machine_probe") or {}).get("per_s", {}).values()
              for rate in values]
     probe = f"; machine probe {statistics.median(rates):.2f}/s (median)" if rates else ""
-    return (f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy{probe}"
+    throttled = [r["load"]["throttled"] for r in records if (r.get("load") or {}).get("throttled") is not None]
+    quota = f"; CPU quota held it back up to {max(throttled):.0%} of a timing" if throttled and max(throttled) else ""
+    return (f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy{quota}{probe}"
             if cores else "?")
 
 

@@ -15,9 +15,9 @@
               omit-a-class rows' corrected accuracies, the fidelity metrics.
   Throughput  images/s divided by the machine probe's rate taken around the same timing (zoo.measure.
               MachineProbe: a fixed numpy workload that a slower host slows and a slower torch or kdbench
-              does not), median over seeds, must stay above a fraction of the baseline's (training 0.85,
-              so a 1.25x slower training fails; inference 0.4, whose millisecond calls vary up to 1.9x
-              between processes). It is gated only against a baseline from the same machine fingerprint
+              does not), median over seeds, must stay above a fraction of the baseline's (training 0.7,
+              so a 1.5x slower training fails on a slow host too; inference 0.4, whose millisecond calls
+              vary up to 1.9x between processes). It is gated only against a baseline from the same machine fingerprint
               (CPU or GPU model, cores, threads, torch version) and probe, and only when neither timing
               ran on a busy machine; it is reported as NOT GATED otherwise, never silently passed.
   InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from zoo.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
 from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool, shortfall
 
-MIN_TRAIN_RATIO = 0.85  # probe-normalised, same machine, idle: a 1.25x slower training (ratio 0.8) fails
+MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
+# 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
 MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
@@ -267,9 +268,10 @@ class InRunRatio:
     """A speed ratio against a reference timed in the same process: gated on every machine.
 
     `alike_under_load`: both sides are the same kind of work (torch against torch), so a busy
-    neighbour slows them alike. The data-path speed-up is not: torch's thread pool suffers far more
-    from a competing process than per-sample Python does (measured: x2.75 idle, x0.90 next to a
-    second pytest), so it is not gated on a busy machine.
+    neighbour or a CPU quota slows them alike. The data-path speed-up is not: torch's thread pool
+    suffers far more from a competing process or a quota than per-sample Python does (measured: x2.75
+    idle, x0.90 next to a second pytest; 0.61 of its baseline under a quota of 1.3 of 2 cores), so it is
+    not gated on a busy or rationed machine.
     """
 
     metric: str
@@ -281,11 +283,13 @@ class InRunRatio:
         if not isinstance(speed, tuple):
             return speed
         measured, expected, ratio = speed
-        if not self.alike_under_load and run.get("load", {}).get("busy"):
+        load = run.get("load", {})
+        if not self.alike_under_load and (load.get("busy") or load.get("rationed")):
+            why = (f"machine busy (other processes used {load['others_cores']:.2f} cores)" if load.get("busy") else
+                   f"a CPU quota held the process back {load['throttled']:.0%} of the time")
             return Finding(run["id"], self.metric, "not gated", measured, expected,
-                           f"ratio {ratio:.2f}; machine busy (other processes used {run['load']['others_cores']:.2f} "
-                           f"cores), and the two sides it compares respond differently to that", timing=True,
-                           ratio=ratio)
+                           f"ratio {ratio:.2f}; {why}, and the two sides it compares respond differently to that",
+                           timing=True, ratio=ratio)
         status = "regressed" if ratio < self.min_ratio else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
                        f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",

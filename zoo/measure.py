@@ -7,6 +7,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -81,27 +82,64 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
 
 
+def _throttled_seconds() -> float | None:
+    """Seconds a CPU quota (cgroup cpu controller) has held this process's cgroup and its ancestors back so far;
+    None where the kernel does not tell. A throttled process runs as on a slower host: fewer CPU-seconds per second."""
+    try:
+        lines = open("/proc/self/cgroup").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" or "cpu" in controllers.split(","):
+            root = Path("/sys/fs/cgroup") / ("" if controllers == "" else controllers)
+            key, scale = ("throttled_usec", 1e-6) if controllers == "" else ("throttled_time", 1e-9)
+            break
+    else:
+        return None
+    total, found = 0.0, False
+    folder = root / path.lstrip("/")
+    while True:
+        try:
+            stats = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines() if line.strip())
+            total, found = total + int(stats.get(key, 0)) * scale, True
+        except (OSError, ValueError):
+            pass
+        if folder == root or folder.parent == folder:
+            break
+        folder = folder.parent
+    return total if found else None
+
+
 @dataclass
 class MachineLoad:
-    """How busy the machine was with other work while a timing ran: other processes' CPU use, in cores.
+    """How busy the machine was with other work while a timing ran, and how much a CPU quota held it back.
 
-    Steal time (a hypervisor running other guests on our cores) counts as other work too.
-    `others_cores` is None where the kernel does not tell (no /proc).
+    `others_cores`: other processes' CPU use, in cores; steal time (a hypervisor running other guests on our
+    cores) counts as other work too. `throttled`: the fraction of the wall time a CPU quota on this
+    process's cgroup (or an ancestor's) held it back. Either is None where the kernel does not tell.
     """
 
     others_cores: float | None
     seconds: float
+    throttled: float | None = None
 
     @property
     def busy(self) -> bool:
         return self.others_cores is not None and self.others_cores > BUSY_CORES
 
+    @property
+    def rationed(self) -> bool:
+        """A CPU quota throttled this timing (more than 2% of its wall time): the host ran as a slower one."""
+        return self.throttled is not None and self.throttled > 0.02
+
     def as_dict(self) -> dict:
-        return {"others_cores": self.others_cores, "seconds": self.seconds, "busy": self.busy}
+        return {"others_cores": self.others_cores, "seconds": self.seconds, "busy": self.busy,
+                "throttled": self.throttled, "rationed": self.rationed}
 
 
 class LoadMonitor:
-    """Context manager measuring other processes' CPU use over its block.
+    """Context manager measuring other processes' CPU use, and CPU-quota throttling, over its block.
 
         with LoadMonitor() as load:
             timed_work()
@@ -109,25 +147,31 @@ class LoadMonitor:
     """
 
     def __enter__(self) -> "LoadMonitor":
-        self._start, self._t0 = _cpu_ticks(), time.perf_counter()
+        self._start, self._throttled, self._t0 = _cpu_ticks(), _throttled_seconds(), time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        end, seconds = _cpu_ticks(), time.perf_counter() - self._t0
-        others = None
+        end, throttled, seconds = _cpu_ticks(), _throttled_seconds(), time.perf_counter() - self._t0
+        others = fraction = None
         if self._start is not None and end is not None and seconds > 0:
             ticks = (end[0] - self._start[0]) - (end[1] - self._start[1])
             others = max(0.0, ticks / os.sysconf("SC_CLK_TCK") / seconds)
-        self.result = MachineLoad(others, seconds)
+        if self._throttled is not None and throttled is not None and seconds > 0:
+            fraction = max(0.0, (throttled - self._throttled) / seconds)
+        self.result = MachineLoad(others, seconds, fraction)
 
 
 def combine_loads(loads: list[MachineLoad]) -> MachineLoad:
     """The time-weighted load over several timed blocks."""
     seconds = sum(l.seconds for l in loads)
-    known = [l for l in loads if l.others_cores is not None]
-    if not known or seconds == 0:
-        return MachineLoad(None, seconds)
-    return MachineLoad(sum(l.others_cores * l.seconds for l in known) / sum(l.seconds for l in known), seconds)
+
+    def weighted(values: list[tuple[float | None, float]]) -> float | None:
+        known = [(v, s) for v, s in values if v is not None]
+        weight = sum(s for _, s in known)
+        return sum(v * s for v, s in known) / weight if known and weight else None
+
+    return MachineLoad(weighted([(l.others_cores, l.seconds) for l in loads]), seconds,
+                       weighted([(l.throttled, l.seconds) for l in loads]))
 
 
 class MachineProbe:
@@ -187,8 +231,10 @@ class MachineProbe:
         return ProbeWindow(self)
 
     def describe(self) -> dict:
-        """What the probe ran on: its workload, threads and numpy's BLAS (a rate compares only within one)."""
-        blas = next((lib for lib in self._blas.info() if lib.get("user_api") == "blas"), {})
+        """What the probe ran on: its workload, threads and numpy's BLAS (a rate compares only within one). numpy's
+        BLAS is picked by its path: scipy, once imported, loads an OpenBLAS of its own."""
+        libraries = [lib for lib in self._blas.info() if lib.get("user_api") == "blas"]
+        blas = next((lib for lib in libraries if "numpy" in lib.get("filepath", "")), libraries[0] if libraries else {})
         return {"workload": self.WORKLOAD, "threads": self.threads,
                 "blas": f"{blas.get('internal_api', '?')} {blas.get('version', '?')} {blas.get('architecture', '?')}"}
 

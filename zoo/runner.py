@@ -215,7 +215,8 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
         metrics["train_loss_drop"] = [r["train_loss_first_epoch"] - r["train_loss_last_epoch"] for r in runs]
     acc_mean, acc_std = mean_std([r["test_accuracy"] for r in runs])
     test_y = data.test_y[test_indices(data, recipe)]
-    load = combine_loads([MachineLoad(r["load"]["others_cores"], r["load"]["seconds"]) for r in fresh])
+    load = combine_loads([MachineLoad(r["load"]["others_cores"], r["load"]["seconds"], r["load"].get("throttled"))
+                          for r in fresh])
     return {
         "schema": SCHEMA,
         "kind": "pair",
