@@ -66,8 +66,8 @@ def test_mnist_students_train_without_weight_decay():
         if pair.dataset == "mnist" and pair.student.name == "mlp800":
             assert all(r.weight_decay == 0 for r in pair.recipes.values()), pair.id
             kd = pair.recipes["full"].distill
-            if kd and not pair.correction:
-                assert (kd.kl_reduction, kd.kl_scale) == ("elementwise", 2.0), pair.id
+            if kd and not pair.correction:  # distill_mnist.py doubles the soft term, distill_mnist_unlabeled.py not
+                assert (kd.kl_reduction, kd.kl_scale) == ("elementwise", 1.0 if kd.unlabeled else 2.0), pair.id
 
 
 def collect(*args: str) -> set[str]:
