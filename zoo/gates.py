@@ -223,7 +223,7 @@ class Throughput:
         if probes[0] != probes[1]:
             return Finding(run["id"], self.metric, "not gated", measured, expected,
                            f"probed by {probes[0]}, the baseline by {probes[1]}: re-record the baseline", timing=True)
-        values = (finite_values(run, self.metric), finite_values(base, self.metric))
+        values = (finite_values(run, self.metric), finite_values(base, self.metric))  # checked by _speed_ratio
         normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
         return normalised[0] / normalised[1], statistics.median(rates["run"]) / statistics.median(rates["baseline"])
 

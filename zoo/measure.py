@@ -9,8 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
+from threadpoolctl import ThreadpoolController
 
 
 def count_params(model: nn.Module) -> int:
@@ -195,9 +197,7 @@ class MachineProbe:
     COPY_BYTES = 16 * 2**20
 
     def __init__(self, threads: int | None = None):
-        import numpy as np
         from concurrent.futures import ThreadPoolExecutor
-        from threadpoolctl import ThreadpoolController
 
         self.threads = threads or torch.get_num_threads()
         rng = np.random.default_rng(0)
@@ -212,8 +212,6 @@ class MachineProbe:
         self.sample_seconds()  # first touch of every page and warm-up of the threads
 
     def _work(self, index: int) -> None:
-        import numpy as np
-
         a, b, product, source, target = self._buffers[index]
         for _ in range(self.PROBE_REPEATS):
             np.matmul(a, b, out=product)
