@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from zoo.baselines import BaselineRefusedError, BaselineStore
-from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_TRAIN_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
+from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_TRAIN_CPU_RATIO, MIN_TRAIN_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
 from zoo.results import SCHEMA, IncompatibleBaselineError
 from zoo.stats import (
     ALPHA_FAIL,
@@ -206,6 +206,33 @@ def test_throughput_divides_each_seed_by_its_own_probe_rate_before_the_median():
     base = record(speed=(100.0, 100.0, 100.0), probe=(10.0, 10.0, 10.0))
     phase = record(speed=(100.0, 60.0, 100.0), probe=(10.0, 6.0, 10.0))  # the host slowed during seed 1 only
     assert statuses(phase, base)["train_images_per_s"] == "ok"
+
+
+def cpu_timed(rec: dict, images_per_cpu_s: tuple, probe_per_cpu_s: tuple) -> dict:
+    """`rec` with training also timed in CPU-seconds, the probe too."""
+    rec["metrics"]["train_images_per_cpu_s"] = list(images_per_cpu_s)
+    rec["machine_probe"]["per_s"]["train_images_per_cpu_s"] = list(probe_per_cpu_s)
+    return rec
+
+
+def test_cpu_time_throughput_sees_a_small_slowdown_through_a_cpu_quota():
+    base = cpu_timed(record(), (50.0, 51.0, 49.0), (10.0, 10.0, 10.0))
+    # a quota of 1.3 of 2 cores: wall time stretches, CPU time per image and per probe workload does not
+    quota = cpu_timed(record(speed=(65.0, 66.0, 64.0), probe=(6.5, 6.5, 6.5)), (50.0, 50.5, 49.5), (10.0, 10.1, 9.9))
+    assert statuses(quota, base)["train_images_per_cpu_s"] == "ok"
+    slowed = cpu_timed(record(speed=(52.0, 53.0, 51.0), probe=(6.5, 6.5, 6.5)), (40.0, 40.8, 39.2), (10.0,) * 3)
+    findings = {f.metric: f for f in compare(slowed, base, seed_spreads([base]))}  # torch 1.25x slower, same quota
+    assert findings["train_images_per_s"].status == "ok"  # the wall-time gate cannot tell it from the quota
+    assert findings["train_images_per_cpu_s"].status == "regressed"
+    assert findings["train_images_per_cpu_s"].ratio == pytest.approx(0.8) and 0.8 < MIN_TRAIN_CPU_RATIO
+    slow_host = cpu_timed(record(speed=(65.0, 66.0, 64.0), probe=(6.5, 6.5, 6.5)), (33.0, 33.3, 32.7), (6.6,) * 3)
+    assert statuses(slow_host, base)["train_images_per_cpu_s"] == "ok"  # a slow VM phase stretches CPU time too
+
+
+def test_cpu_time_throughput_against_a_baseline_that_predates_it_is_not_gated():
+    (finding,) = [f for f in compare(cpu_timed(record(), (50.0,) * 3, (10.0,) * 3), record(), seed_spreads([record()]))
+                  if f.metric == "train_images_per_cpu_s"]
+    assert finding.status == "not gated" and "predates" in finding.tolerance
 
 
 def test_throughput_needs_a_probe_on_both_sides():

@@ -20,6 +20,7 @@ MEASURES = {
     "params": "params",
     "gmacs": "gmacs",
     "train_images_per_s": "train-images-per-s",
+    "train_images_per_cpu_s": "train-images-per-cpu-s",
     "infer_images_per_s": "infer-images-per-s",
     "latency_images_per_s": "batch1-images-per-s",
     "engine_speed_ratio": "engine-speed-ratio",

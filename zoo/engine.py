@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class TrainReport:
     train_loss_first_epoch: float
     train_loss_last_epoch: float
     train_images_per_s: float
+    train_images_per_cpu_s: float  # the median epoch's images per CPU-second of this process (a CPU quota cannot move it)
     train_seconds: float
     teacher_seconds: float  # computing cached teacher outputs before training
     eval_seconds: float
@@ -202,7 +204,7 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
         log(f"{'epoch':>5} {'lr':>9} {'loss':>8} {'train_acc':>9} {'img/s':>8} {'elapsed':>8} {'eta':>8}  ({stage})")
         for epoch in range(stage_recipe.epochs):
             model.train()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             order = torch.randperm(n, generator=generator, device=device)
@@ -225,12 +227,13 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.detach().argmax(1) == y).sum()
             epoch_loss, epoch_acc = (loss_sum / n).item(), 100.0 * correct.item() / n  # one sync per epoch
-            seconds = time.perf_counter() - start
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             train_seconds += seconds
             if not math.isfinite(epoch_loss):
                 raise FloatingPointError(f"training loss became {epoch_loss} in epoch {epoch + 1} ({stage})")
             epochs.append({"epoch": epoch + 1, "stage": stage, "lr": lr, "loss": epoch_loss,
-                           "train_accuracy": epoch_acc, "images_per_s": n / seconds, "seconds": seconds})
+                           "train_accuracy": epoch_acc, "images_per_s": n / seconds, "seconds": seconds,
+                           "images_per_cpu_s": n / max(cpu_seconds, 1e-9), "cpu_seconds": cpu_seconds})
             eta = train_seconds / (epoch + 1) * (stage_recipe.epochs - epoch - 1)
             log(f"{epoch + 1:>5} {lr:>9.2e} {epoch_loss:>8.4f} {epoch_acc:>9.2f} {n / seconds:>8.0f} "
                 f"{train_seconds:>7.1f}s {eta:>7.1f}s")
@@ -288,7 +291,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     return TrainReport(
         test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),
         train_loss_first_epoch=final[0]["loss"], train_loss_last_epoch=final[-1]["loss"],
-        train_images_per_s=n * len(epochs) / train_seconds, train_seconds=train_seconds,
+        train_images_per_s=n * len(epochs) / train_seconds,
+        train_images_per_cpu_s=statistics.median(e["images_per_cpu_s"] for e in epochs), train_seconds=train_seconds,
         teacher_seconds=teacher_seconds, eval_seconds=eval_seconds, epochs=epochs,
         teacher_agreement=agreement, teacher_kl=teacher_kl, val_accuracy=val_accuracy, omission=omission,
         fidelity=fidelity, transfer_seconds=transfer_seconds, test_logits=logits,

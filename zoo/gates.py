@@ -41,6 +41,7 @@ from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool
 
 MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
 # 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
+MIN_TRAIN_CPU_RATIO = 0.85  # images per CPU-second over the probe's workloads per CPU-second: see measure_cpu
 MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
@@ -237,6 +238,10 @@ class Throughput:
             return Finding(run["id"], self.metric, "not gated", None, None,
                            "the baseline did not measure it: its model came from the cache; re-record it cold",
                            timing=True)
+        if self.metric in run.get("metrics", {}) and self.metric not in base.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           f"the baseline predates this measurement; re-record it with this kdbench "
+                           f"({sources.get('baseline')})", timing=True)
         speed = _speed_ratio(self, run, base, sources)
         if not isinstance(speed, tuple):
             return speed
@@ -327,6 +332,7 @@ CHECKS = [
     Spread("test_accuracy_corrected_t1", higher_is_better=True, margin=0.1),
     Spread("omitted_class_accuracy_corrected_t1", higher_is_better=True, margin=1.0),
     Throughput("train_images_per_s", MIN_TRAIN_RATIO),
+    Throughput("train_images_per_cpu_s", MIN_TRAIN_CPU_RATIO),
     Throughput("infer_images_per_s", MIN_INFER_RATIO),
     Throughput("latency_images_per_s", MIN_INFER_RATIO),
     InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),

@@ -209,20 +209,23 @@ class MachineProbe:
             for _ in range(self.threads)]
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="kdbench-probe")
         self._blas = ThreadpoolController()
-        self.sample_seconds()  # first touch of every page and warm-up of the threads
+        self.sample()  # first touch of every page and warm-up of the threads
 
-    def _work(self, index: int) -> None:
+    def _work(self, index: int) -> float:
+        """One thread's share of a sample; returns the CPU seconds that thread spent on it."""
         a, b, product, source, target = self._buffers[index]
+        start = time.thread_time()
         for _ in range(self.PROBE_REPEATS):
             np.matmul(a, b, out=product)
             np.copyto(target, source)
+        return time.thread_time() - start
 
-    def sample_seconds(self) -> float:
-        """Wall seconds of one run of the workload on every thread."""
+    def sample(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds over all its threads) of one run of the workload on every thread."""
         with self._blas.limit(limits=1, user_api="blas"):
             start = time.perf_counter()
-            list(self._pool.map(self._work, range(self.threads)))
-            return time.perf_counter() - start
+            cpu_seconds = sum(self._pool.map(self._work, range(self.threads)))
+            return time.perf_counter() - start, cpu_seconds
 
     def window(self) -> "ProbeWindow":
         """A window of samples around a timed section; it takes its first sample now."""
@@ -241,14 +244,22 @@ class ProbeWindow:
     """The probe's samples taken around and inside one timed section (between its epochs or rounds)."""
 
     def __init__(self, probe: MachineProbe):
-        self.probe, self.seconds, self.samples = probe, 0.0, 0
+        self.probe, self.seconds, self.cpu_seconds = probe, [], []
         self.sample()
 
     def sample(self) -> None:
-        self.seconds += self.probe.sample_seconds()
-        self.samples += 1
+        seconds, cpu_seconds = self.probe.sample()
+        self.seconds.append(seconds)
+        self.cpu_seconds.append(cpu_seconds)
 
     @property
     def rate(self) -> float:
-        """Probe workloads per second over every sample of the window."""
-        return self.samples / self.seconds
+        """Probe workloads per second over every sample of the window (the host's speed as wall time sees it)."""
+        return len(self.seconds) / sum(self.seconds)
+
+    @property
+    def cpu_rate(self) -> float:
+        """The median sample's workloads per CPU-second of the probe's threads, per thread: the host's speed as
+        CPU time sees it. A CPU quota or a busy neighbour takes CPU time away without slowing it; a slower host
+        (a slow VM phase, a lower clock) slows it as it slows the CPU time of training."""
+        return statistics.median(self.probe.threads / max(s, 1e-9) for s in self.cpu_seconds)
