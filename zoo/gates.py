@@ -17,7 +17,12 @@
               MachineProbe: a fixed numpy workload that a slower host slows and a slower torch or kdbench
               does not), median over seeds, must stay above a fraction of the baseline's (training 0.7,
               so a 1.5x slower training fails on a slow host too; inference 0.4, whose millisecond calls
-              vary up to 1.9x between processes). It is gated only against a baseline from the same machine fingerprint
+              vary up to 1.9x between processes). Training is also judged in CPU time: the median
+              epoch's images per CPU-second of the process over the probe's workloads per CPU-second
+              of its threads (train_images_per_cpu_s, >= MIN_TRAIN_CPU_RATIO): a CPU quota or a busy
+              neighbour takes CPU-seconds away without changing what one does, a slower host slows
+              both sides alike, and a slower torch or kdbench costs CPU-seconds per image. The wall-time
+              gate stays for what costs no CPU time (lost parallelism, waiting). It is gated only against a baseline from the same machine fingerprint
               (CPU or GPU model, cores, threads, torch version) and probe, and only when neither timing
               ran on a busy machine; it is reported as NOT GATED otherwise, never silently passed.
   InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
@@ -41,7 +46,9 @@ from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool
 
 MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
 # 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
-MIN_TRAIN_CPU_RATIO = 0.85  # images per CPU-second over the probe's workloads per CPU-second: see measure_cpu
+MIN_TRAIN_CPU_RATIO = 0.75  # per CPU-second, probe-normalised: unchanged quick tiers measured 0.84-1.30 idle and
+# under a quota of 1.3 of 2 cores, torch-slowdown=1.25 0.57-0.79, on a VM whose speed for torch varies 1.3x unseen
+# by the probe; 0.8 would have caught every slowed row by a 1% margin and left unchanged rows a 4% one
 MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
