@@ -22,9 +22,11 @@
               of its threads (train_images_per_cpu_s, >= MIN_TRAIN_CPU_RATIO): a CPU quota or a busy
               neighbour takes CPU-seconds away without changing what one does, a slower host slows
               both sides alike, and a slower torch or kdbench costs CPU-seconds per image. The wall-time
-              gate stays for what costs no CPU time (lost parallelism, waiting). It is gated only against a baseline from the same machine fingerprint
-              (CPU or GPU model, cores, threads, torch version) and probe, and only when neither timing
-              ran on a busy machine; it is reported as NOT GATED otherwise, never silently passed.
+              gate stays for what costs no CPU time (lost parallelism, waiting). Throughput is gated
+              only against a baseline from the same machine fingerprint (CPU or GPU model, cores,
+              threads, torch version) and probe, and only when neither timing ran on a busy machine;
+              it is reported as NOT GATED otherwise (also where the baseline predates the metric),
+              never silently passed.
   InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
               PyTorch loop, data path vs a per-sample DataLoader): comparable on any machine and
               under load, so it is always gated.

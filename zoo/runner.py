@@ -199,7 +199,7 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     if fresh:
         metrics |= {metric: [r[metric] for r in fresh] for metric in speeds}
     if len(fresh) < len(runs):
-        carried |= {metric: "; ".join(f"seed {r['seed']} trained {r.get('trained_at', '?')}, {r[metric]:.0f} img/s"
+        carried |= {metric: "; ".join(f"seed {r['seed']} trained {r.get('trained_at', '?')}, {metric} {r[metric]:.0f}"
                                       for r in runs if r["from_cache"]) for metric in speeds}
     if recipe.distill:
         metrics["teacher_kl"] = [r["teacher_kl"] for r in runs]
