@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from zoo.gates import seed_spreads
 from zoo.leaderboard import LeaderboardSourceError, latest_records, write_leaderboards
 from zoo.pairs import pairs_for
+from zoo.results import load_record
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
@@ -80,3 +82,16 @@ def test_full_tier_shows_study_best_last_and_selection_and_corrected_rows_none()
     text = render("full", "cifar10", "cpu", rows)
     assert "84.74 / 83.73" in text and "best epoch on test" in text and "+0.47" in text  # 84.2 - 83.732
     assert "corrected row: no study figure" in text and "experiments/base_cnn/nodropout" in text
+
+
+def test_reports_pool_seeds_exactly_as_the_gate_does(tmp_path):
+    """One pooling function: the leaderboard's seed sd is the gate's, data-free rows in a pool of their own."""
+    write_leaderboards(BASELINES / "quick", tmp_path, tier="quick")
+    text = (tmp_path / "quick-mnist-cpu.md").read_text()
+    records = [load_record(p) for p in sorted((BASELINES / "quick" / "mnist" / "cpu").glob("*.json"))]
+    pools = seed_spreads([r for r in records if r["kind"] == "pair"])
+    assert {"test_accuracy", "test_accuracy@data-free"} <= set(pools)
+    assert pools["test_accuracy"].sigma < pools["test_accuracy@data-free"].sigma
+    for key, family in (("test_accuracy", "rows the gate pools together"),
+                        ("test_accuracy@data-free", "data-free rows, which the gate pools apart")):
+        assert f"{family}: {pools[key].sigma:.3f} pt (df {pools[key].df};" in text

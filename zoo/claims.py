@@ -4,7 +4,7 @@ Each claim gets an effect, a one-sided Welch p-value and a verdict:
   reproduced                 the effect goes the claimed way and p < ALPHA;
   contradicted               it goes the other way and p < ALPHA;
   not detectable at this n   neither; the n per arm that would detect the claimed effect (80% power)
-                             is given, from the pooled seed sd of the tier;
+                             is given, from the tier's seed sd pooled as the gate pools it;
   needs rows not recorded    the rows are not in this tier's records (e.g. GPU rows on a CPU machine).
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from zoo.gates import seed_spreads
 from zoo.stats import mean_std, pooled_std, seeds_needed, welch_one_sided
 
 ALPHA = 0.05
@@ -71,8 +72,8 @@ def claims(records: list[dict]) -> list[Claim]:
     """Every claim of the poster, tested on one tier's records (all datasets)."""
     pairs = [r for r in records if r["kind"] == "pair"]
     by_id = {r["id"]: r for r in pairs}
-    sigma = {d: pooled_std([_acc(r) for r in pairs if r["dataset"] == d and len(_acc(r)) > 1])[0]
-             for d in {r["dataset"] for r in pairs}}
+    sigma = {d: seed_spreads([r for r in pairs if r["dataset"] == d])["test_accuracy"].sigma
+             for d in {r["dataset"] for r in pairs}}  # pooled as the gate pools it
     out: list[Claim] = []
     kd_rows = [(r, by_id[r["control"]]) for r in pairs if r.get("teacher") and r.get("control") in by_id
                and _acc(r) and _acc(by_id[r["control"]])]

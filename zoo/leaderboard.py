@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.claims import render_claims
+from zoo.gates import pool_key, seed_spreads
 from zoo.history import History
 from zoo.io import write_text
 from zoo.pairs import PAIRS
@@ -161,13 +162,7 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
         lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
     if pairs:
         lines += [pair_table(pairs).to_markdown(index=False, disable_numparse=True), ""]
-        gated = [r["metrics"]["test_accuracy"] for r in pairs if r["metrics"].get("test_accuracy")]
-        sigma, df = pooled_std(gated)
-        if sigma is not None:
-            n = max(len(g) for g in gated)
-            lines += [f"Pooled seed sd {sigma:.3f} pt (df {df}). With {n} seeds per arm a difference of "
-                      f"{minimum_detectable_effect(sigma, n):.2f} pt is detected with 80% power at α=0.05; "
-                      f"smaller Δ are within the noise at this n.", ""]
+        lines += accuracy_pool_lines(pairs)
         lines += ["Sources:", *[f"- {r['id']}: {provenance_line(r)}" for r in pairs], ""]
         records_used = [f"- {r['id']}: `{r['study']['record']}`" for r in pairs
                         if r.get("study") and runs_study_recipe(r) and not r.get("correction")]
@@ -190,6 +185,22 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def accuracy_pool_lines(pairs: list[dict]) -> list[str]:
+    """The accuracy seed spread of the rows, pooled exactly as the gate pools it (`zoo.gates.seed_spreads`:
+    one pool per spread family, outlier rows left out), and the difference each pool lets seeds detect."""
+    lines = []
+    for key, pool in sorted(seed_spreads(pairs).items()):
+        metric, _, family = key.partition("@")
+        if metric != "test_accuracy" or pool.sigma is None:
+            continue
+        n = max(len(r["metrics"]["test_accuracy"]) for r in pairs if r["id"] in pool.rows)
+        which = f"the {family} rows, which the gate pools apart" if family else "the rows the gate pools together"
+        lines += [f"Pooled seed sd of {which}: {pool.sigma:.3f} pt (df {pool.df}; {pool.describe()}). With {n} "
+                  f"seeds per arm a difference of {minimum_detectable_effect(pool.sigma, n):.2f} pt is detected "
+                  f"with 80% power at α=0.05; smaller Δ are within the noise at this n.", ""]
+    return lines
+
+
 _TABLE_ORDER = {p.id: i for i, p in enumerate(PAIRS)}
 
 
@@ -197,15 +208,15 @@ def trend_section(history: History, key: tuple, records: list[dict]) -> str:
     """Each pair row's accuracy over the sessions in the history, and the change points found in it."""
     from zoo.drift import seed_noise, steps
 
-    sigma = pooled_std([r["metrics"]["test_accuracy"] for r in records if r["kind"] == "pair"
-                        and r["metrics"].get("test_accuracy")])[0]
+    pools = seed_spreads([r for r in records if r["kind"] == "pair"])
     rows = []
     for r in records:
         if r["kind"] != "pair" or not r["metrics"].get("test_accuracy"):
             continue
         points = history.series(*key, r["id"], "test_accuracy")
         means = [mean_std(p["values"])[0] for p in points]
-        found = steps(points, seed_noise(sigma, points))
+        pool = pools.get(pool_key("test_accuracy", r))
+        found = steps(points, seed_noise(pool.sigma if pool else None, points))
         rows.append({"pair": r["id"], "sessions": len(points), "first": f"{means[0]:.2f}",
                      "latest": f"{means[-1]:.2f}", "range": f"{min(means):.2f} – {max(means):.2f}",
                      "change points": "; ".join(f"{s.change:+.2f} pt from {s.session}" for s in found) or "none"})

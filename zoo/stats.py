@@ -51,7 +51,7 @@ class Pool:
     excluded: dict[str, float]  # row -> its own sd, left out as an outlier
 
     def describe(self) -> str:
-        text = f"pooled over {len(self.rows)} rows"
+        text = f"pooled over {len(self.rows)} row{'s' if len(self.rows) != 1 else ''}"
         if self.excluded:
             text += "; left out as outliers: " + ", ".join(f"{r} (sd {sd:.3g})" for r, sd in self.excluded.items())
         return text
