@@ -48,8 +48,8 @@ from zoo.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool
 
 MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
 # 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
-MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: unchanged quick tiers measured 0.84-1.30 per row, idle and
-# under a quota of 1.3 of 2 cores (42 row-runs), torch-slowdown=1.25 0.57-0.79: a 1.25x slower training fails
+MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: 42 unchanged row-runs measured 0.83-1.30, idle and under
+# a quota of 1.3 of 2 cores; torch-slowdown=1.25 0.57-0.86, failing every slowed session (reports/evidence/probe.md)
 MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
