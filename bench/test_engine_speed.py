@@ -3,11 +3,11 @@ import os
 
 import pytest
 
-from zoo.measure import LoadMonitor
-from zoo.pairs import get_pair
-from zoo.results import SCHEMA
-from zoo.runner import CODE_VERSION, timing_recipe_hash
-from zoo.speed import engine_speed
+from zoo.catalog.pairs import get_pair
+from zoo.measure.costs import LoadMonitor
+from zoo.measure.speed import engine_speed
+from zoo.records.results import SCHEMA
+from zoo.runs.runner import CODE_VERSION, timing_recipe_hash
 
 pytestmark = pytest.mark.speed
 CASES = ["mnist-mlp800-lr0.01", "mnist-mlp800-kd-lr0.01", "cifar10-cnn5-d0.5"]  # rows whose recipe is timed

@@ -14,12 +14,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from zoo.data import stratified_subset
-from zoo.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
-from zoo.measure import LoadMonitor
-from zoo.pairs import get_pair
-from zoo.runner import CODE_VERSION, timing_recipe_hash
-from zoo.results import SCHEMA
+from zoo.catalog.pairs import get_pair
+from zoo.measure.costs import LoadMonitor
+from zoo.records.results import SCHEMA
+from zoo.runs.runner import CODE_VERSION, timing_recipe_hash
+from zoo.training.data import stratified_subset
+from zoo.training.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
+from zoo.training.registry import build_model
 
 pytestmark = pytest.mark.speed
 CASES = {"mnist-mlp800": "mnist-mlp800-lr0.01", "cifar10-cnn5": "cifar10-cnn5-d0.5"}  # rows whose recipe is timed
@@ -69,10 +70,10 @@ def test_loader_speedup(case, bench):
     def measure() -> dict:
         with LoadMonitor() as load:
             seed_everything(0, torch.device("cpu"))
-            naive = naive_epoch_images_per_s(pair.student.build(data.num_classes), recipe, data,
+            naive = naive_epoch_images_per_s(build_model(pair.student, data.num_classes), recipe, data,
                                              stratified_subset(data.train_y, recipe.train_subset, SUBSET_SEED))
             seed_everything(0, torch.device("cpu"))
-            ours = train(pair.student.build(data.num_classes), recipe, data, 0,
+            ours = train(build_model(pair.student, data.num_classes), recipe, data, 0,
                          TrainOptions(log=lambda line: None)).train_images_per_s
         print(f"{case}: kdbench {ours:.0f} img/s, naive per-sample DataLoader {naive:.0f} img/s, x{ours / naive:.2f}")
         return {

@@ -6,7 +6,8 @@ and evaluating every seed), with the row's metrics in `extra_info`, so `--benchm
 """
 import statistics
 
-from zoo.runner import run_pair
+from zoo.records.metrics import metric_values
+from zoo.runs.runner import run_pair
 
 
 def test_pair(pair, bench, benchmark):
@@ -16,7 +17,7 @@ def test_pair(pair, bench, benchmark):
     benchmark.extra_info.update(
         {"kdbench_id": record["id"], "tier": record["tier"], "seeds": record["seeds"],
          "recipe_hash": record["recipe_hash"]}
-        | {f"{metric}_mean": statistics.fmean(v if isinstance(v, list) else [v])
-           for metric, v in record["metrics"].items() if v})
+        | {f"{metric}_mean": statistics.fmean(values)
+           for metric in record["metrics"] if (values := metric_values(record, metric))})
     bench.finish(record, remeasure=lambda: run_pair(pair, bench.tier, seeds, bench.session),
                  min_seeds=pair.recipes[bench.tier].baseline_seeds)

@@ -5,9 +5,10 @@ import time
 import pytest
 import torch
 
-from zoo.data import normalize
-from zoo.measure import LoadMonitor, count_gmacs, median_seconds, synchronize
-from zoo.runner import speed_record
+from zoo.measure.costs import LoadMonitor, count_gmacs, median_seconds, synchronize
+from zoo.runs.runner import speed_record
+from zoo.training.data import normalize
+from zoo.training.registry import build_model
 
 pytestmark = pytest.mark.speed
 ROUND_BUDGET_S = 1.0  # rounds are chosen to fill about this much time, between 5 and 200
@@ -28,7 +29,7 @@ def test_inference(model_case, batch, bench, benchmark):
     device, opts = bench.session.opts.device, bench.session.opts
     data = bench.session.dataset(dataset)
     torch.manual_seed(0)
-    model = spec.build(data.num_classes).to(device).eval()
+    model = build_model(spec, data.num_classes).to(device).eval()
     size = 1 if batch == "latency" else throughput_batch(model, data.input_shape, device)
     x = normalize(data.test_x[:size].to(device), torch.tensor(data.mean, device=device).view(1, -1, 1, 1),
                   torch.tensor(data.std, device=device).view(1, -1, 1, 1))

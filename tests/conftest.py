@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-
 DATA_ROOT = Path(os.environ.get("KDBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -24,7 +23,7 @@ def mnist_root() -> Path:
 @pytest.fixture
 def synthetic_cifar():
     """A maker of random CIFAR-shaped TensorData (labels cycle through the ten classes)."""
-    from zoo.data import CIFAR_MEAN, CIFAR_STD, TensorData
+    from zoo.training.data import CIFAR_MEAN, CIFAR_STD, TensorData
 
     def make_data(n_train: int = 120, n_test: int = 40) -> TensorData:
         g = torch.Generator().manual_seed(0)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.analysis import metrics
-from zoo.analysis.runs import AnalysisInputError, latest_runs
 from zoo.cli import main
+from zoo.reports.analysis import metrics
+from zoo.reports.analysis.runs import AnalysisInputError, latest_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,9 +48,9 @@ def test_calibration_error_by_hand():
 
 PLUGIN = textwrap.dedent('''
     """Registers the synthetic dataset `synth` with a teacher, a student and the student distilled."""
-    from zoo.data import idx_folder, register_dataset
-    from zoo.pairs import PAIRS, Pair
-    from zoo.recipes import Distill, ModelSpec, Recipe
+    from zoo.training.data import idx_folder, register_dataset
+    from zoo.catalog.pairs import PAIRS, Pair
+    from zoo.catalog.recipes import Distill, ModelSpec, Recipe
 
     @register_dataset("synth", mean=(0.5,), std=(0.25,), files="Synth/raw/ (four idx files)")
     def synth(root, download, cache_dir):
@@ -91,9 +91,9 @@ def test_damaged_or_missing_logits_are_named(synth_results, tmp_path):
     shutil.copytree(synth_results / "results", copy)
     logits = next(copy.rglob("synth-student-kd.logits.npz"))
     logits.write_bytes(logits.read_bytes()[:-10])
-    with pytest.raises(AnalysisInputError, match="synth-student-kd.logits.npz does not match the SHA-256"):
-        from zoo.analysis.report import write_analysis
+    from zoo.reports.analysis.report import write_analysis
 
+    with pytest.raises(AnalysisInputError, match="synth-student-kd.logits.npz does not match the SHA-256"):
         write_analysis(copy, tmp_path / "out", pair_ids=["synth-student-kd"])
     logits.unlink()
     assert main(["analyze", "--results", str(copy), "--out", str(tmp_path / "out"), "--pair", "synth-student-kd"]) == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.conftest import parse_seeds, resolve_device
+from zoo.harness.plugin import parse_seeds, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def _bench(*args, env=None, tmp_path):
                           cwd=REPO, capture_output=True, text=True, env=environment, timeout=300)
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["--seeds", "0"], "--seeds"),
     (["--device", "tpu"], "--device"),
     (["--baseline-reason", "why"], "--baseline-reason"),

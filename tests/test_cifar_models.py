@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo import cifar_models
-from zoo.measure import count_gmacs, count_params
+from zoo.measure.costs import count_gmacs, count_params
+from zoo.training import cifar_models
 
 # name: (trainable parameters, fvcore GMACs per 3x32x32 image), both measured on these models.
 # fvcore skips the residual adds and DenseNet's transition average pools (see test_gmacs).
@@ -65,7 +65,7 @@ def test_backward_gives_finite_grads(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_create_model(name):
-    from zoo.registry import create_model, list_models
+    from zoo.training.registry import create_model, list_models
 
     assert name in list_models()
     model = create_model(name, num_classes=100)

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from zoo.claims import claims, render_claims
+from zoo.reports.claims import claims, render_claims
 
 BASE = json.loads((Path(__file__).resolve().parents[1] / "baselines" / "quick" / "mnist" / "cpu" /
                    "mnist-mlp800-lr0.01.json").read_text())

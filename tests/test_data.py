@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zoo.data import CIFAR_CLASSES, CROP_VIEWS, crop_flip, load_dataset, stratified_subset
+from zoo.training.data import CIFAR_CLASSES, CROP_VIEWS, crop_flip, load_dataset, stratified_subset
 
 
 def fake_cifar(per_class: int, seed: int):
@@ -46,9 +46,9 @@ def write_png_tarball(path, train, test):
 
 def test_png_tarball_and_python_batches_are_one_dataset(tmp_path, monkeypatch):
     """The same images in different orders from the two sources give identical canonical tensors."""
-    import zoo.data
+    import zoo.training.data
 
-    monkeypatch.setattr(zoo.data, "_EXPECTED_COUNTS", {"train": 50, "test": 20})
+    monkeypatch.setattr(zoo.training.data, "_EXPECTED_COUNTS", {"train": 50, "test": 20})
     train, test = fake_cifar(5, seed=0), fake_cifar(2, seed=3)
     write_python_batches(tmp_path / "download", train, test)
     (tmp_path / "png").mkdir()
@@ -82,5 +82,5 @@ def test_stratified_subset_is_seeded_and_balanced():
     assert torch.equal(idx, stratified_subset(labels, 0.05, seed=0))
     assert not torch.equal(idx, stratified_subset(labels, 0.05, seed=1))
     assert torch.equal(stratified_subset(labels, 1.0, seed=0), torch.arange(1000))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fraction"):
         stratified_subset(labels, 0.0, seed=0)

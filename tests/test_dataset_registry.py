@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from zoo.data import dataset_spec, load_dataset, register_dataset
+from zoo.training.data import dataset_spec, load_dataset, register_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
 PLUGIN = textwrap.dedent('''
     """Registers the synthetic dataset `synth` and one pair that trains on it."""
-    from zoo.data import idx_folder, register_dataset
-    from zoo.pairs import PAIRS, Pair
-    from zoo.recipes import ModelSpec, Recipe
+    from zoo.training.data import idx_folder, register_dataset
+    from zoo.catalog.pairs import PAIRS, Pair
+    from zoo.catalog.recipes import ModelSpec, Recipe
 
     @register_dataset("synth", mean=(0.5,), std=(0.25,), files="Synth/raw/ (four idx files)")
     def synth(root, download, cache_dir):
@@ -42,14 +42,15 @@ def test_a_registered_dataset_runs_a_pair_end_to_end(tmp_path, bench_with_plugin
 
 
 def test_synthetic_idx_files_load_like_mnist(tmp_path, synthetic_idx_root):
-    import zoo.data
+    import zoo.training.data
 
     data_root = synthetic_idx_root(tmp_path)
-    spec = zoo.data.DatasetSpec("synth-direct", lambda root, download, cache: zoo.data.idx_folder("synth", root, "Synth"),
-                                (0.5,), (0.25,), "Synth/raw/")
-    zoo.data._DATASETS["synth-direct"] = spec
+    spec = zoo.training.data.DatasetSpec(
+        "synth-direct", lambda root, download, cache: zoo.training.data.idx_folder("synth", root, "Synth"),
+        (0.5,), (0.25,), "Synth/raw/")
+    zoo.training.data._DATASETS["synth-direct"] = spec
     try:
         data = load_dataset("synth-direct", data_root, tmp_path / "cache")
     finally:
-        del zoo.data._DATASETS["synth-direct"]
+        del zoo.training.data._DATASETS["synth-direct"]
     assert data.train_x.shape == (300, 1, 28, 28) and data.num_classes == 10 and data.mean == (0.5,)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.distill.attention import attention_loss, attention_map
-from zoo.distill.base import Distiller, FeatureTaps
-from zoo.distill.registry import create_distiller, list_distillers, register_distiller
-from zoo.engine import TrainOptions, seed_everything, train
-from zoo.losses import kd_loss
-from zoo.recipes import Distill, Recipe
-from zoo.registry import create_model
+from zoo.catalog.recipes import Distill, Recipe
+from zoo.training.distill.attention import attention_loss, attention_map
+from zoo.training.distill.base import Distiller, FeatureTaps
+from zoo.training.distill.registry import create_distiller, list_distillers, register_distiller
+from zoo.training.engine import TrainOptions, seed_everything, train
+from zoo.training.losses import kd_loss
+from zoo.training.registry import create_model
 
 REPO = Path(__file__).resolve().parents[1]
 CNN5_STAGES = (("features.3", "features.3"), ("features.7", "features.7"), ("features.11", "features.11"))
@@ -86,11 +86,11 @@ PLUGIN = textwrap.dedent('''
     """A toy distiller (squared distance of the probabilities, plus cross-entropy) and one row using it, on `synth`."""
     import torch.nn.functional as F
 
-    from zoo.data import idx_folder, register_dataset
-    from zoo.distill.base import Distiller
-    from zoo.distill.registry import register_distiller
-    from zoo.pairs import PAIRS, Pair
-    from zoo.recipes import Distill, ModelSpec, Recipe
+    from zoo.training.data import idx_folder, register_dataset
+    from zoo.training.distill.base import Distiller
+    from zoo.training.distill.registry import register_distiller
+    from zoo.catalog.pairs import PAIRS, Pair
+    from zoo.catalog.recipes import Distill, ModelSpec, Recipe
 
     @register_dataset("synth", mean=(0.5,), std=(0.25,), files="Synth/raw/ (four idx files)")
     def synth(root, download, cache_dir):
@@ -166,7 +166,7 @@ def test_fitnets_trains_in_two_stages_both_in_the_report(synthetic_cifar):
 
 
 def test_activation_metadata_by_hand():
-    from zoo.distill.datafree import activation_metadata
+    from zoo.training.distill.datafree import activation_metadata
 
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 2, bias=False), torch.nn.ReLU())
     with torch.no_grad():
@@ -182,7 +182,7 @@ def test_activation_metadata_by_hand():
 
 
 def test_reconstruction_reaches_each_class_without_images():
-    from zoo.distill.datafree import reconstruct
+    from zoo.training.distill.datafree import reconstruct
 
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     with torch.no_grad():  # logit c reads pixel c: every class's target lies inside the pixel range
@@ -199,7 +199,7 @@ def test_reconstruction_reaches_each_class_without_images():
 
 
 def test_every_distiller_declares_a_gated_fidelity_metric_measured_from_what_it_transfers():
-    from zoo.gates import CHECKS, Spread
+    from zoo.verdicts.gates import CHECKS, Spread
 
     gated = {c.metric for c in CHECKS if isinstance(c, Spread) and c.log and not c.higher_is_better}
     settings = {"hinton": Distill(alpha=0.9, temperature=4), "data-free": Distill(

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from zoo.data import CROP_VIEWS, crop_flip, normalize
-from zoo.engine import TrainOptions, lr_factor, predict
-from zoo.recipes import Recipe
+from zoo.catalog.recipes import Recipe
+from zoo.training.data import CROP_VIEWS, crop_flip, normalize
+from zoo.training.engine import TrainOptions, lr_factor, predict
 
 BASE = Recipe(epochs=10, batch_size=8, optimizer="sgd", lr=0.1)
 
@@ -37,9 +37,9 @@ def test_teacher_view_table_is_aligned_with_augmented_batches():
 @pytest.mark.parametrize("view_cache", [False, True])
 def test_gpu_paths_run_on_cpu_with_distillation(view_cache, synthetic_cifar):
     """bf16 autocast, channels_last, augmentation and both teacher-output paths, end to end."""
-    from zoo.engine import seed_everything, train
-    from zoo.recipes import Distill
-    from zoo.registry import create_model
+    from zoo.catalog.recipes import Distill
+    from zoo.training.engine import seed_everything, train
+    from zoo.training.registry import create_model
 
     data = synthetic_cifar()
     seed_everything(0, torch.device("cpu"))

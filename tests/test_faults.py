@@ -3,28 +3,28 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 import torch.nn.functional as F
 import torch.optim.optimizer as optimizer_hooks
 
-import zoo.engine
-import zoo.faults
-import zoo.models
-import zoo.runner
-from zoo.data import TensorData
-from zoo.distill.base import Distiller
-from zoo.distill.registry import create_distiller
-from zoo.losses import soft_term
-from zoo.recipes import Distill, ModelSpec
+import zoo.harness.faults
+import zoo.runs.runner
+import zoo.training.engine
+import zoo.training.models
+from zoo.catalog.recipes import Distill, ModelSpec
+from zoo.training.data import TensorData
+from zoo.training.distill.base import Distiller
+from zoo.training.distill.registry import create_distiller
+from zoo.training.losses import soft_term
+from zoo.training.registry import build_model
 
 
 def configure(monkeypatch, *faults: str) -> None:
     """Run the plugin's configure hook; monkeypatch restores whatever the faults replace."""
-    for module, name in ((Distiller, "transfer_weight"), (zoo.engine, "_forward"), (zoo.runner, "train"),
-                         (zoo.runner, "cached_train_seed"), (zoo.models.MLP, "__init__"), (zoo.models.CNN5, "__init__"),
-                         (F, "linear"), (F, "conv2d"), (torch.Tensor, "backward")):
+    for module, name in ((Distiller, "transfer_weight"), (zoo.training.engine, "_forward"), (zoo.runs.runner, "train"),
+                         (zoo.runs.runner, "cached_train_seed"), (zoo.training.models.MLP, "__init__"),
+                         (zoo.training.models.CNN5, "__init__"), (F, "linear"), (F, "conv2d"), (torch.Tensor, "backward")):
         monkeypatch.setattr(module, name, getattr(module, name))
-    zoo.faults.pytest_configure(SimpleNamespace(getoption=lambda name: list(faults)))
+    zoo.harness.faults.pytest_configure(SimpleNamespace(getoption=lambda name: list(faults)))
 
 
 @pytest.mark.parametrize("text", ["label-noise=1.5", "width", "kd-weight=-1", "nonsense=2", "engine-slowdown=0.5"])
@@ -34,9 +34,9 @@ def test_bad_fault_is_a_usage_error_listing_the_choices(monkeypatch, text):
 
 
 def test_width_changes_the_parameter_count(monkeypatch):
-    before = sum(p.numel() for p in ModelSpec.of("mlp800").build().parameters())
+    before = sum(p.numel() for p in build_model(ModelSpec.of("mlp800")).parameters())
     configure(monkeypatch, "width=1.25")
-    after = sum(p.numel() for p in ModelSpec.of("mlp800").build().parameters())
+    after = sum(p.numel() for p in build_model(ModelSpec.of("mlp800")).parameters())
     assert after > before
 
 
@@ -64,7 +64,7 @@ def test_kd_weight_scales_every_transfer_term_and_leaves_the_label_term(monkeypa
 
 def test_torch_slowdown_computes_for_each_op_backward_and_step_in_proportion_to_its_time(monkeypatch):
     busy, hooks = [], []
-    monkeypatch.setattr(zoo.faults, "_busy", lambda seconds, work: busy.append(seconds))
+    monkeypatch.setattr(zoo.harness.faults, "_busy", lambda seconds, work: busy.append(seconds))
     monkeypatch.setattr(optimizer_hooks, "register_optimizer_step_pre_hook", hooks.append)
     monkeypatch.setattr(optimizer_hooks, "register_optimizer_step_post_hook", hooks.append)
     configure(monkeypatch, "torch-slowdown=1.5")
@@ -80,13 +80,13 @@ def test_torch_slowdown_computes_for_each_op_backward_and_step_in_proportion_to_
 
 def test_label_noise_flips_that_fraction_of_student_labels_but_never_a_teachers(monkeypatch):
     seen = []
-    monkeypatch.setattr(zoo.runner, "train", lambda model, recipe, data, seed, opts, teacher=None: seen.append(data.train_y))
-    monkeypatch.setattr(zoo.runner, "cached_train_seed", lambda *args: zoo.runner.train(None, None, data, 0, None))
+    monkeypatch.setattr(zoo.runs.runner, "train", lambda model, recipe, data, seed, opts, teacher=None: seen.append(data.train_y))
+    monkeypatch.setattr(zoo.runs.runner, "cached_train_seed", lambda *args: zoo.runs.runner.train(None, None, data, 0, None))
     configure(monkeypatch, "label-noise=0.3")
     labels = torch.arange(10).repeat(1000)
     data = TensorData("toy", torch.zeros(10_000, 1, 2, 2, dtype=torch.uint8), labels, torch.zeros(1, 1, 2, 2),
                       torch.zeros(1, dtype=torch.long), (0.0,), (1.0,), "toy")
-    zoo.runner.cached_train_seed()  # a teacher trains: untouched
-    zoo.runner.train(None, None, data, 0, None)  # a student trains: noisy
+    zoo.runs.runner.cached_train_seed()  # a teacher trains: untouched
+    zoo.runs.runner.train(None, None, data, 0, None)  # a student trains: noisy
     assert torch.equal(seen[0], labels)
     assert abs(float((seen[1] != labels).float().mean()) - 0.3) < 0.02

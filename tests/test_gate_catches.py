@@ -1,26 +1,26 @@
 """The gate works: an unchanged rerun passes; a broken KD loss, a changed architecture and a dropped
 KD term each fail it; a cached teacher is measured again, not copied. Every case trains real (tiny)
 MNIST pairs. Nothing here depends on wall-clock speed: timing gates are tested on records in
-test_gates.py, and the real slow-downs are demonstrated with `zoo.faults` (README)."""
+test_gates.py, and the real slow-downs are demonstrated with `zoo.harness.faults` (README)."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import zoo.distill.hinton
-import zoo.engine
-import zoo.io
-import zoo.losses
-import zoo.pairs
-import zoo.registry
-import zoo.runner
-from zoo.baselines import BaselineStore
-from zoo.engine import TrainOptions
-from zoo.models import MLP
-from zoo.pairs import Pair
-from zoo.recipes import Distill, ModelSpec, Recipe
-from zoo.runner import Session, run_pair
+import zoo.catalog.pairs
+import zoo.records.io
+import zoo.runs.runner
+import zoo.training.distill.hinton
+import zoo.training.engine
+import zoo.training.losses
+import zoo.training.registry
+from zoo.catalog.pairs import Pair
+from zoo.catalog.recipes import Distill, ModelSpec, Recipe
+from zoo.runs.runner import Session, run_pair
+from zoo.training.engine import TrainOptions
+from zoo.training.models import MLP
+from zoo.verdicts.baselines import BaselineStore
 
 _RECIPE = Recipe(epochs=2, batch_size=64, optimizer="sgd", lr=0.05, schedule="cosine", train_subset=0.03, test_subset=0.2)
 TEACHER = Pair("tiny-teacher", "mnist", ModelSpec.of("mlp1200", dropout=0.0),
@@ -34,7 +34,7 @@ SEEDS = [0, 1, 2, 3, 4]  # df 8 pooled over the two rows: power at the gate's p 
 @pytest.fixture(scope="module")
 def tiny_session(mnist_root, tmp_path_factory) -> Session:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(zoo.pairs, "PAIRS", zoo.pairs.PAIRS + [TEACHER, STUDENT])
+        patch.setattr(zoo.catalog.pairs, "PAIRS", zoo.catalog.pairs.PAIRS + [TEACHER, STUDENT])
         yield Session(mnist_root, tmp_path_factory.mktemp("cache"), TrainOptions(log=lambda line: None))
 
 
@@ -72,17 +72,17 @@ def test_broken_kd_loss_fails(store, tiny_session, monkeypatch):
         return F.kl_div(F.log_softmax(student / temperature, 1), F.log_softmax(teacher / temperature, 1),
                         reduction="batchmean", log_target=True)
 
-    monkeypatch.setattr(zoo.distill.hinton, "soft_term", without_t_squared)
+    monkeypatch.setattr(zoo.training.distill.hinton, "soft_term", without_t_squared)
     assert {"test_accuracy", "teacher_kl"} & rerun(store, tiny_session)
 
 
 def test_dropped_kd_term_fails(store, tiny_session, monkeypatch):
-    monkeypatch.setattr(zoo.distill.hinton, "soft_term", lambda student, *args: 0.0 * student.sum())
+    monkeypatch.setattr(zoo.training.distill.hinton, "soft_term", lambda student, *args: 0.0 * student.sum())
     assert "teacher_kl" in rerun(store, tiny_session)
 
 
 def test_changed_architecture_fails(store, tiny_session, monkeypatch):
-    monkeypatch.setitem(zoo.registry._MODELS, "mlp800", lambda num_classes=10, dropout=0.0: MLP((800, 700), dropout))
+    monkeypatch.setitem(zoo.training.registry._MODELS, "mlp800", lambda num_classes=10, dropout=0.0: MLP((800, 700), dropout))
     assert {"params", "gmacs"} <= rerun(store, tiny_session)
 
 
@@ -105,7 +105,7 @@ def test_zeroed_cached_teacher_weights_are_caught(store, tiny_session):
     folder = _cache_entry(tiny_session)
     weights = folder / "weights.pt"
     original = weights.read_bytes()
-    zoo.io.save_tensors(weights, {k: torch.zeros_like(v) for k, v in zoo.io.load_tensors(weights).items()})
+    zoo.records.io.save_tensors(weights, {k: torch.zeros_like(v) for k, v in zoo.records.io.load_tensors(weights).items()})
     logged = []
     tiny_session.opts.log = logged.append
     try:
@@ -114,15 +114,15 @@ def test_zeroed_cached_teacher_weights_are_caught(store, tiny_session):
         assert not record["runs"][0]["from_cache"]
         # with a forged checksum the weights load, and the re-evaluation exposes them
         report_file = folder / "report.json"
-        zoo.io.save_tensors(weights, {k: torch.zeros_like(v) for k, v in zoo.io.load_tensors(weights).items()})
-        report = zoo.io.read_json(report_file)
-        zoo.io.write_json(report_file, report | {"weights_sha256": zoo.io.sha256_file(weights)})
+        zoo.records.io.save_tensors(weights, {k: torch.zeros_like(v) for k, v in zoo.records.io.load_tensors(weights).items()})
+        report = zoo.records.io.read_json(report_file)
+        zoo.records.io.write_json(report_file, report | {"weights_sha256": zoo.records.io.sha256_file(weights)})
         record = run_pair(TEACHER, "quick", [0], tiny_session)
         assert record["runs"][0]["from_cache"] and record["metrics"]["test_accuracy"][0] < 20
     finally:
         weights.write_bytes(original)
-        zoo.io.write_json(folder / "report.json", zoo.io.read_json(folder / "report.json") | {
-            "weights_sha256": zoo.io.sha256_file(weights)})
+        zoo.records.io.write_json(folder / "report.json", zoo.records.io.read_json(folder / "report.json") | {
+            "weights_sha256": zoo.records.io.sha256_file(weights)})
         tiny_session.opts.log = lambda line: None
 
 
@@ -138,9 +138,9 @@ def test_damaged_cache_report_is_retrained_not_a_crash(store, tiny_session):
 
 
 def test_cache_key_covers_torch_version_and_run_switches(tiny_session, monkeypatch):
-    key = zoo.runner.run_key(TEACHER, "quick", 0, tiny_session)
+    key = zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session)
     monkeypatch.setattr(tiny_session.opts, "channels_last", True)
-    assert zoo.runner.run_key(TEACHER, "quick", 0, tiny_session) != key
+    assert zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session) != key
     monkeypatch.setattr(tiny_session.opts, "channels_last", False)
-    monkeypatch.setattr(zoo.runner.torch, "__version__", "9.9.9")
-    assert zoo.runner.run_key(TEACHER, "quick", 0, tiny_session) != key
+    monkeypatch.setattr(zoo.runs.runner.torch, "__version__", "9.9.9")
+    assert zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session) != key

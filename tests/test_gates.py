@@ -5,10 +5,20 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from zoo.baselines import BaselineRefusedError, BaselineStore
-from zoo.gates import CHECKS, MIN_IN_RUN_RATIO, MIN_TRAIN_CPU_RATIO, MIN_TRAIN_RATIO, UNGATED, compare, ensure_compatible, seed_spreads
-from zoo.results import SCHEMA, IncompatibleBaselineError
-from zoo.stats import (
+from zoo.records.results import SCHEMA, IncompatibleBaselineError
+from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore
+from zoo.verdicts.gates import (
+    CHECKS,
+    MIN_IN_RUN_RATIO,
+    MIN_TRAIN_CPU_RATIO,
+    MIN_TRAIN_RATIO,
+    UNGATED,
+    LossFalls,
+    compare,
+    ensure_compatible,
+    seed_spreads,
+)
+from zoo.verdicts.stats import (
     ALPHA_FAIL,
     ALPHA_WARN,
     detectable_drop,
@@ -98,7 +108,7 @@ def test_params_and_gmacs_must_match_exactly():
 
 # ----------------------------------------------------------------------------- 1: missing, empty, NaN metrics
 @pytest.mark.parametrize("side", ["run", "baseline"])
-@pytest.mark.parametrize("metric, bad", [
+@pytest.mark.parametrize(("metric", "bad"), [
     ("test_accuracy", []), ("test_accuracy", [float("nan")]), ("test_accuracy", None),
     ("teacher_kl", [float("nan")] * 3), ("train_images_per_s", [float("nan")] * 3), ("params", None),
     ("gmacs", float("inf")), ("test_accuracy", ["98"]),
@@ -113,7 +123,7 @@ def test_missing_empty_or_non_finite_metric_fails_naming_file_and_metric(tmp_pat
     else:
         broken["metrics"][metric] = bad
     if side == "baseline":
-        from zoo.io import write_json
+        from zoo.records.io import write_json
         write_json(store.path(good), broken)
         run = record()
     else:
@@ -137,7 +147,7 @@ def test_every_metric_a_record_carries_is_gated_or_explained():
     assert all(reason for reason in UNGATED.values())
     unknown = record()
     unknown["metrics"]["mystery"] = [1.0]
-    with pytest.raises(ValueError, match="mystery.*neither gated"):
+    with pytest.raises(ValueError, match="mystery.*not in the metric table"):
         compare(unknown, record(), {})
 
 
@@ -162,7 +172,7 @@ def test_one_noisy_sibling_does_not_disable_the_accuracy_gate():
 def test_rows_of_their_own_spread_family_pool_apart():
     """Data-free rows redraw their transfer set every seed: their spread is their own, neither an outlier
     of the trained rows nor a reason to widen those rows' pool."""
-    free = {"recipe": {"distill": {"method": "data-free", "alpha": 1.0, "temperature": 10}}}
+    free = {"recipe": {"distill": {"method": "data-free", "alpha": 1.0, "temperature": 10}}, "spread_family": "data-free"}
     rows = [record(f"row{i}") for i in range(4)]
     datafree = [record(f"free{i}", acc=(85.0 + i, 87.0, 84.0 - i), **free) for i in range(2)]
     pools = seed_spreads(rows + datafree)
@@ -224,7 +234,7 @@ def test_cpu_time_throughput_sees_a_small_slowdown_through_a_cpu_quota():
     findings = {f.metric: f for f in compare(slowed, base, seed_spreads([base]))}  # torch 1.25x slower, same quota
     assert findings["train_images_per_s"].status == "ok"  # the wall-time gate cannot tell it from the quota
     assert findings["train_images_per_cpu_s"].status == "regressed"
-    assert findings["train_images_per_cpu_s"].ratio == pytest.approx(0.78) and 0.78 < MIN_TRAIN_CPU_RATIO
+    assert findings["train_images_per_cpu_s"].ratio == pytest.approx(0.78) and MIN_TRAIN_CPU_RATIO > 0.78
     slow_host = cpu_timed(record(speed=(65.0, 66.0, 64.0), probe=(6.5, 6.5, 6.5)), (33.0, 33.3, 32.7), (6.6,) * 3)
     assert statuses(slow_host, base)["train_images_per_cpu_s"] == "ok"  # a slow VM phase stretches CPU time too
 
@@ -431,7 +441,7 @@ def test_fingerprint_mismatch_points_at_the_data_first():
 def test_schema_mismatch_is_refused(store):
     old = record()
     old["schema"] = SCHEMA - 1
-    from zoo.io import write_json
+    from zoo.records.io import write_json
     write_json(store.path(old), copy.deepcopy(old))
     with pytest.raises(IncompatibleBaselineError, match="schema"):
         store.judge(record())
@@ -445,3 +455,14 @@ def test_smoke_rows_gate_on_a_falling_loss(store):
     assert store.judge(smoke).status == "new"
     smoke["metrics"]["train_loss_drop"] = [float("nan")]
     assert store.judge(smoke).status == "fail"
+
+
+def test_the_metric_table_and_the_checks_agree():
+    """One metric table (zoo.records.metrics): each gated metric has exactly one check, each check's metric is
+    a gated table metric, and every ungated one says why."""
+    from zoo.records.metrics import METRICS
+
+    checked = [c.metric for c in CHECKS] + [LossFalls.metric]
+    assert len(checked) == len(set(checked))
+    assert set(checked) == {m.name for m in METRICS.values() if m.gated}
+    assert set(UNGATED) == {m.name for m in METRICS.values() if not m.gated} and all(UNGATED.values())

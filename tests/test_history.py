@@ -8,10 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from zoo.bencher import to_bmf
 from zoo.cli import main
-from zoo.drift import change_points
-from zoo.history import History, HistoryInputError
+from zoo.records.bencher import to_bmf
+from zoo.records.history import History, HistoryInputError
+from zoo.verdicts.drift import change_points
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 MNIST = BASELINES / "quick" / "mnist" / "cpu"
@@ -60,7 +60,8 @@ def test_a_corrupt_record_is_refused_by_name_and_the_store_keeps_what_it_had(tmp
     before = history.query("SELECT COUNT(*) AS n FROM runs")[0]["n"]
     bad = session(results, "s2", 2) / "quick" / "mnist" / "cpu" / f"{ROW}.json"
     text = bad.read_text()
-    bad.write_text(text[: len(text) // 2] if damage == "truncated" else text.replace('"test_accuracy": [', '"test_accuracy": ["x", '))
+    damaged = text[: len(text) // 2] if damage == "truncated" else text.replace('"test_accuracy": [', '"test_accuracy": ["x", ')
+    bad.write_text(damaged)
     with pytest.raises(HistoryInputError, match=f"history is unchanged.*{ROW}.json"):
         history.ingest(results)
     assert history.query("SELECT COUNT(*) AS n FROM runs")[0]["n"] == before  # nothing of s2 went in
@@ -146,8 +147,8 @@ def test_history_is_a_real_sqlite_database(tmp_path):
 
 
 def test_evidence_reports_count_alarms_and_state_the_detectable_drop(tmp_path):
-    from zoo.evidence import aa_report, detectable_report, sensitivity_report
-    from zoo.gates import pool_key
+    from zoo.reports.evidence import aa_report, detectable_report, sensitivity_report
+    from zoo.verdicts.gates import pool_key
 
     base = [json.loads(p.read_text()) for p in sorted(MNIST.glob("mnist-*.json"))]
     shifted = copy.deepcopy(base)

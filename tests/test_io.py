@@ -7,11 +7,11 @@ import tarfile
 import pytest
 import torch
 
-import zoo.io
-from zoo.data import DataNotFoundError, load_dataset
-from zoo.io import CorruptFileError, load_tensors, read_json, save_tensors, write_json
-from zoo.pairs import UnknownPairError, get_pair
-from zoo.results import load_record
+import zoo.records.io
+from zoo.catalog.pairs import UnknownPairError, get_pair
+from zoo.records.io import CorruptFileError, load_tensors, read_json, save_tensors, write_json
+from zoo.records.results import load_record
+from zoo.training.data import DataNotFoundError, load_dataset
 
 
 def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -21,7 +21,7 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. Ctrl-C while the file is being replaced
 
-    monkeypatch.setattr(zoo.io.os, "replace", crash)
+    monkeypatch.setattr(zoo.records.io.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         write_json(path, {"v": 2})
     assert read_json(path) == {"v": 1}
@@ -47,7 +47,7 @@ def test_corrupt_tensor_file(tmp_path):
         load_tensors(path)
 
 
-@pytest.mark.parametrize("variant, expected", [
+@pytest.mark.parametrize(("variant", "expected"), [
     ("mnist", "train-images-idx3-ubyte"),
     ("cifar10", "cifar10-png.tar.gz"),
     ("cifar10-jpeg", "cifar10-jpeg.tar.gz"),
@@ -127,7 +127,7 @@ def test_data_files_are_checked_against_sha256sums(mnist_copy, mnist_root):
 
 
 def test_idx_reader_checks_header_and_size(tmp_path):
-    from zoo.data import _read_idx
+    from zoo.training.data import _read_idx
     good = tmp_path / "good"
     good.write_bytes(_idx((2, 2), bytes([1, 2, 3, 4])))
     assert _read_idx(good).tolist() == [[1, 2], [3, 4]]

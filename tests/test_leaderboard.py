@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.gates import seed_spreads
-from zoo.leaderboard import LeaderboardSourceError, latest_records, write_leaderboards
-from zoo.pairs import pairs_for
-from zoo.results import load_record
+from zoo.catalog.pairs import pairs_for
+from zoo.records.results import load_record
+from zoo.reports.leaderboard import LeaderboardSourceError, latest_records, write_leaderboards
+from zoo.verdicts.gates import seed_spreads
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
@@ -69,8 +69,8 @@ def test_a_partial_session_drops_no_row(tmp_path):
 
 
 def test_full_tier_shows_study_best_last_and_selection_and_corrected_rows_none():
-    from zoo.leaderboard import render
-    from zoo.pairs import get_pair
+    from zoo.catalog.pairs import get_pair
+    from zoo.reports.leaderboard import render
 
     base = json.loads((BASELINES / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json").read_text())
     rows = []

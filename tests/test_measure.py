@@ -1,7 +1,7 @@
 """The machine probe's window: its wall and CPU rates from given samples (no clock is read)."""
 import pytest
 
-from zoo.measure import ProbeWindow
+from zoo.measure.costs import ProbeWindow
 
 
 class ScriptedProbe:

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from zoo.measure import count_gmacs, count_params
-from zoo.registry import UnknownModelError, create_model, list_models, register_model
+from zoo.measure.costs import count_gmacs, count_params
+from zoo.training.registry import UnknownModelError, create_model, list_models, register_model
 
 
-@pytest.mark.parametrize("name, params", [
+@pytest.mark.parametrize(("name", "params"), [
     ("mlp1200", 2_395_210),  # 784-1200-1200-10
     ("mlp800", 1_276_810),  # 784-800-800-10
     ("cnn5", 357_514),  # the study's 5-layer CNN

@@ -1,4 +1,7 @@
-"""A normal (non-editable) install: the wheel carries every sub-package of zoo, and each imports from it."""
+"""A normal (non-editable) install: the wheel carries every sub-package of zoo, each imports from it, and
+its pytest plugin runs bench/ from a folder holding only bench/ and baselines/."""
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -14,10 +17,19 @@ def package_modules(root: Path) -> list[str]:
                   for p in (root / "zoo").rglob("*.py"))
 
 
-def test_the_wheel_holds_and_imports_every_module(tmp_path):
+def build_wheel(folder: Path) -> Path:
+    """`pip wheel` of a copy of the checkout without its build outputs (a stale build/lib would leak into it)."""
+    source = folder.parent / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "build", "results", "*.egg-info", "__pycache__",
+                                                                ".tox", ".ruff_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(REPO)], check=True, cwd=tmp_path)
-    (wheel,) = (tmp_path / "dist").glob("kdbench-*.whl")
+                    str(folder), str(source)], check=True, cwd=folder.parent)
+    (wheel,) = folder.glob("kdbench-*.whl")
+    return wheel
+
+
+def test_the_wheel_holds_and_imports_every_module(tmp_path):
+    wheel = build_wheel(tmp_path / "dist")
     target = tmp_path / "installed"
     zipfile.ZipFile(wheel).extractall(target)
     expected = package_modules(REPO)
@@ -30,3 +42,27 @@ def test_the_wheel_holds_and_imports_every_module(tmp_path):
              "    module = importlib.import_module(name)\n"
              f"    assert module.__file__.startswith({str(target)!r}), (name, module.__file__)\n")
     subprocess.run([sys.executable, "-S", "-c", check], check=True, cwd=tmp_path)
+
+
+def test_the_installed_plugin_runs_bench_outside_the_checkout(tmp_path):
+    """A virtual environment (torch and the other dependencies from this interpreter's site-packages) with
+    the wheel installed without -e; a project folder holding copies of bench/ and baselines/ only. pytest
+    finds the harness through the pytest11 entry point, and every folder resolves from the project folder."""
+    wheel = build_wheel(tmp_path / "dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "bench", project / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "baselines", project / "baselines")
+    where = subprocess.run([str(python), "-c", "import zoo.harness.plugin as p; print(p.__file__)"], cwd=project,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(venv)), f"the plugin was imported from {where}, not from the installed wheel"
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTHONPATH")}
+    run = subprocess.run([str(python), "-m", "pytest", "bench/", "--collect-only", "-p", "no:cacheprovider"],
+                         cwd=project, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "<Function test_pair[mnist-mlp800-lr0.01]>" in run.stdout
+    assert f"kdbench: tier quick, baselines {project / 'baselines'}" in run.stdout
+    assert not (REPO / "bench" / "baselines").exists()

@@ -3,9 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zoo.pairs import PAIRS, get_pair, pairs_for
-from zoo.registry import list_models
-from zoo.study import records
+from zoo.catalog.pairs import PAIRS, get_pair, pairs_for
+from zoo.catalog.study import records
+from zoo.training.registry import list_models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,15 +105,16 @@ def test_sweep_rows_run_only_with_sweeps():
 
 
 def test_the_alpha_temp_grid_is_the_studys():
-    from zoo.pairs import QUICK_GRID, STUDY_SUBSET_GRID
+    from zoo.catalog.pairs import QUICK_GRID, STUDY_SUBSET_GRID
 
-    cells = {(float(r["alpha"]), float(r["temperature"])) for f, r in records().items() if f.startswith("experiments/cnn_distill_subset/")}
+    cells = {(float(r["alpha"]), float(r["temperature"])) for f, r in records().items()
+             if f.startswith("experiments/cnn_distill_subset/")}
     assert cells == {(a, t) for a in STUDY_SUBSET_GRID[0] for t in STUDY_SUBSET_GRID[1]}
     assert set(QUICK_GRID[0]) <= set(STUDY_SUBSET_GRID[0]) and set(QUICK_GRID[1]) <= set(STUDY_SUBSET_GRID[1])
 
 
 def test_partial_data_rows_reuse_the_5pct_rows_and_see_20k_images():
-    from zoo.pairs import PARTIAL_DATA_FRACTIONS
+    from zoo.catalog.pairs import PARTIAL_DATA_FRACTIONS
 
     quick = {p.recipes["quick"].train_subset: p for p in PAIRS if p.scheme == "partial-data" and not p.recipes["quick"].distill}
     assert sorted(quick) == sorted(PARTIAL_DATA_FRACTIONS) and quick[0.05].id == "cifar10-cnn5-5pct"
@@ -130,7 +131,7 @@ def test_every_committed_baseline_belongs_to_a_benchmark():
     for path in (REPO / "baselines").rglob("*.json"):
         record = json.loads(path.read_text())
         if record["kind"] == "pair":
-            assert record["id"] in pair_ids, f"{path}: no row {record['id']!r} in zoo/pairs.py"
+            assert record["id"] in pair_ids, f"{path}: no row {record['id']!r} in zoo/catalog/pairs.py"
         assert path.stem == record["id"] and path.parts[-4:-1] == (record["tier"], record["dataset"], record["device"])
 
 
@@ -140,7 +141,7 @@ def test_every_committed_baseline_matches_the_current_recipe():
 
     from bench.test_engine_speed import CASES as ENGINE_ROWS
     from bench.test_loader_speedup import CASES as LOADER_ROWS
-    from zoo.runner import recipe_hash, timing_recipe_hash
+    from zoo.runs.runner import recipe_hash, timing_recipe_hash
 
     for path in (REPO / "baselines").rglob("*.json"):
         record = json.loads(path.read_text())
@@ -157,3 +158,25 @@ def test_every_committed_baseline_matches_the_current_recipe():
         else:
             continue  # inference speed: hashed on the model and batch alone
         assert record["recipe_hash"] == expected, f"{path} was recorded for another recipe: re-record it"
+
+
+def test_every_row_names_a_registered_dataset_and_model():
+    from zoo.training.data import dataset_spec
+
+    for pair in PAIRS:
+        dataset_spec(pair.dataset)  # a registered dataset, or an error listing them
+        assert pair.student.name in list_models(), f"{pair.id}: model {pair.student.name!r} is not registered"
+
+
+def test_every_pair_baseline_carries_its_rows_spread_family():
+    """The verdicts pool seeds by the record's `spread_family` (no distiller lookup): every committed
+    baseline holds the family its row's distiller declares (records before it were migrated)."""
+    from zoo.records.results import load_record
+    from zoo.training.distill.registry import spread_family
+
+    baselines = [load_record(p) for p in sorted((Path(__file__).resolve().parents[1] / "baselines").rglob("*.json"))]
+    pairs = [b for b in baselines if b["kind"] == "pair"]
+    assert pairs, "no pair baselines found"
+    for b in pairs:
+        assert b["spread_family"] == spread_family(get_pair(b["id"]).recipes[b["tier"]].distill), b["id"]
+    assert {b["id"] for b in pairs if b["spread_family"] == "data-free"} >= {"mnist-mlp800-datafree-top-lr0.01"}

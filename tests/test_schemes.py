@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from zoo.data import stratified_subset
-from zoo.engine import TrainOptions, seed_everything, train
-from zoo.recipes import Distill, Recipe
-from zoo.schemes import SUBSET_SEED, bias_shift, split_training_set
+from zoo.catalog.recipes import Distill, Recipe
+from zoo.training.data import stratified_subset
+from zoo.training.engine import TrainOptions, seed_everything, train
+from zoo.training.transfer_sets import SUBSET_SEED, bias_shift, split_training_set
 
 LABELS = torch.arange(2000) % 10
 
@@ -47,7 +47,7 @@ def test_bias_shift_matches_the_teachers_mean_softened_output():
 
 
 def test_training_reports_validation_accuracy_and_the_corrected_omitted_class(synthetic_cifar):
-    from zoo.registry import create_model
+    from zoo.training.registry import create_model
 
     data = synthetic_cifar(n_train=200, n_test=60)
     opts = TrainOptions(log=lambda line: None)

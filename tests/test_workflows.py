@@ -69,7 +69,7 @@ def test_linter_fails_a_broken_workflow(tool, tmp_path):
     assert lint(tool, tmp_path / "broken.yml").returncode != 0
 
 
-@pytest.mark.parametrize("label, returncode", [("kdbench-gpu", 0), ("kdbench-gpux", 1)])
+@pytest.mark.parametrize(("label", "returncode"), [("kdbench-gpu", 0), ("kdbench-gpux", 1)])
 def test_actionlint_knows_only_the_declared_runner_labels(label, returncode, tmp_path):
     workflow = f"on: push\njobs:\n  a:\n    runs-on: {label}\n    steps:\n      - run: echo\n"
     (tmp_path / "label.yml").write_text(workflow)

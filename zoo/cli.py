@@ -23,16 +23,20 @@ import statistics
 import sys
 from pathlib import Path
 
-from zoo.baselines import BaselineStore, compare_sets
-from zoo.drift import seed_noise, steps, throughput_noise
-from zoo.evidence import table
-from zoo.gates import pool_key, seed_spreads
-from zoo.history import History, HistoryInputError, default_path
-from zoo.io import CorruptFileError, write_json
-from zoo.results import REPO, load_record
-from zoo.stats import mean_sd_text
+from zoo.records.history import History, HistoryInputError, default_path
+from zoo.records.io import CorruptFileError, write_json
+from zoo.records.metrics import metric_values
+from zoo.records.results import project_root
+from zoo.records.store import RecordStore
+from zoo.reports.evidence import table
+from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, compare_sets
+from zoo.verdicts.drift import history_drift
+from zoo.verdicts.stats import mean_sd_text
 
-DEFAULT_BASELINES = REPO / "baselines"
+
+def default_baselines() -> Path:
+    """The project's baselines/ (see zoo.records.results.project_root)."""
+    return project_root() / "baselines"
 
 
 class UsageError(ValueError):
@@ -41,9 +45,8 @@ class UsageError(ValueError):
 
 # ------------------------------------------------------------------------------------------ run sets
 def records_in(folder: Path) -> list[dict]:
-    """Every record under a folder (reports skipped); a damaged one is an error naming the file."""
-    files = sorted(p for p in Path(folder).rglob("*.json") if "reports" not in p.relative_to(folder).parts)
-    return [load_record(p) for p in files]
+    """Every record under a folder (reports skipped); damaged ones are an error naming each file."""
+    return RecordStore(folder).listing.complete().records
 
 
 def run_set(name: str, history: History, baselines: Path) -> tuple[list[dict], str]:
@@ -83,15 +86,12 @@ def cmd_history(args, history: History) -> int:
         print(f"ingested {history.ingest(Path(folder))} new records from {folder} into {history.path}")
     if args.pair:
         return _row_history(args, history)
-    rows = history.query(
-        "SELECT session, MIN(date) AS date, MAX(commit_sha) AS commit_sha, GROUP_CONCAT(DISTINCT tier) AS tiers, "
-        "GROUP_CONCAT(DISTINCT machine) AS machines, COUNT(*) AS records, SUM(busy) AS busy FROM runs "
-        "GROUP BY session ORDER BY date")
+    rows = history.session_summaries()
     print(_table([{"session": r["session"], "date": r["date"], "commit": (r["commit_sha"] or "?")[:10],
                    "tier": r["tiers"], "machine": r["machines"], "records": r["records"],
                    "busy timings": r["busy"]} for r in rows], args.format))
     print()
-    print(drift_report(history, args.format, DEFAULT_BASELINES if args.baselines is None else Path(args.baselines)))
+    print(drift_report(history, args.format, default_baselines() if args.baselines is None else Path(args.baselines)))
     return 0
 
 
@@ -111,51 +111,24 @@ def _row_history(args, history: History) -> int:
                      "train img/s": mean_sd_text(m.get("train_images_per_s") or [], 0)})
     print(_table(rows, args.format))
     print()
-    print(drift_report(history, args.format, DEFAULT_BASELINES if args.baselines is None else Path(args.baselines),
+    print(drift_report(history, args.format, default_baselines() if args.baselines is None else Path(args.baselines),
                        only=args.pair))
     return 0
 
 
 def drift_report(history: History, fmt: str, baselines: Path, only: str | None = None) -> str:
-    """Change points over every row's sessions (accuracy, KL, training throughput per machine)."""
-    found = []
-    keys = history.query("SELECT DISTINCT tier, dataset, device, bench_id, kind FROM runs ORDER BY tier, dataset, bench_id")
-    pools_cache: dict[tuple, dict] = {}
-    bases_cache: dict[tuple, list[dict]] = {}
-    for k in keys:
-        if only and k["bench_id"] != only:
-            continue
-        group = (k["tier"], k["dataset"], k["device"])
-        if group not in pools_cache:
-            folder = baselines / Path(*group)
-            base = [load_record(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-            bases_cache[group] = [b for b in base if b["kind"] == k["kind"]]
-            pools_cache[group] = seed_spreads(bases_cache[group])
-        row_baseline = next((b for b in bases_cache[group] if b["id"] == k["bench_id"]), {})
-        for metric, log in (("test_accuracy", False), ("teacher_kl", True)):
-            points = history.series(*group, k["bench_id"], metric)
-            pool = pools_cache[group].get(pool_key(metric, row_baseline))
-            sigma = None if pool is None or pool.sigma is None else pool.sigma
-            for step in steps(points, seed_noise(sigma, points), log=log):
-                found.append(_step_row(k["bench_id"], metric, "", step))
-        points = history.series(*group, k["bench_id"], "train_images_per_s")
-        for machine in sorted({p["machine"] for p in points}):
-            mine = [p for p in points if p["machine"] == machine and not p["busy"]]
-            for step in steps(mine, throughput_noise(mine) if mine else 0.0, log=True) if len(mine) > 1 else []:
-                found.append(_step_row(k["bench_id"], "train_images_per_s", machine, step))
-    head = (f"Drift over sessions (zoo.drift: PELT change points, penalty in units of the noise of a session "
+    """Change points over every row's sessions (accuracy, KL, training throughput per machine), as a table."""
+    found = [{"row": bench_id, "metric": metric, "machine": machine, "from session": step.session,
+              "commit": (step.commit or "?")[:10], "before": f"{step.before:.4g} ({step.nights_before} sessions)",
+              "after": f"{step.after:.4g} ({step.nights_after} sessions)", "change": f"{step.change:+.3g}"}
+             for bench_id, metric, machine, step in history_drift(history, RecordStore(baselines), only)]
+    head = (f"Drift over sessions (zoo.verdicts.drift: PELT change points, penalty in units of the noise of a session "
             f"mean; a step needs >= 2 sessions on each side): {len(found)} found")
     return head + ("\n" + _table(found, fmt) if found else "")
 
 
-def _step_row(bench_id: str, metric: str, machine: str, step) -> dict:
-    return {"row": bench_id, "metric": metric, "machine": machine, "from session": step.session,
-            "commit": (step.commit or "?")[:10], "before": f"{step.before:.4g} ({step.nights_before} sessions)",
-            "after": f"{step.after:.4g} ({step.nights_after} sessions)", "change": f"{step.change:+.3g}"}
-
-
 def cmd_compare(args, history: History) -> int:
-    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    baselines = Path(args.baselines or default_baselines())
     runs, a_label = run_set(args.a, history, baselines)
     bases, b_label = run_set(args.b, history, baselines)
     if not runs:
@@ -193,50 +166,37 @@ def _change(finding) -> str:
 
 
 def cmd_promote(args, history: History) -> int:
-    from zoo.leaderboard import write_leaderboards
-    from zoo.pairs import UnknownPairError, get_pair
+    from zoo.reports.leaderboard import write_leaderboards
 
-    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    baselines = Path(args.baselines or default_baselines())
     records, label = run_set(args.run, history, baselines)
     if not records:
         raise UsageError(f"{label} holds no record to promote")
     store = BaselineStore(baselines)
-    refusals, changes = [], []
-    for record in records:
-        try:
-            min_seeds = get_pair(record["id"]).recipes[record["tier"]].baseline_seeds if record["kind"] == "pair" else 0
-        except UnknownPairError:
-            min_seeds = 0
-        if problem := store.refusal(record, min_seeds):
-            refusals.append(problem)
-    if refusals:
-        print("nothing promoted; refused:\n" + "\n".join(refusals), file=sys.stderr)
+    try:
+        replaced = store.promote(records, args.reason, label)
+    except BaselineRefusedError as err:
+        print(f"nothing promoted; refused:\n{err}", file=sys.stderr)
         return 1
-    for record in records:
-        old = store.load(record) if store.path(record).exists() else None
-        promoted = record | {"promoted": {"reason": args.reason, "from": label}}
-        store.update(promoted, 0)
-        for metric, values in record["metrics"].items():
-            before = (old or {}).get("metrics", {}).get(metric)
-            changes.append({"record": str(store.path(record).relative_to(baselines)), "metric": metric,
-                            "before": _summary(before), "after": _summary(values)})
+    changes = [{"record": str(store.path(record).relative_to(baselines)), "metric": metric,
+                "before": _summary(metric_values(old or {}, metric)), "after": _summary(metric_values(record, metric))}
+               for record, old in replaced for metric in record["metrics"]]
     print(f"promoted {len(records)} records of {label} to {baselines} (reason: {args.reason})")
     print(_table(changes, args.format))
-    if baselines.resolve() == DEFAULT_BASELINES.resolve():
-        written, _ = write_leaderboards(baselines, REPO / "reports")
+    if baselines.resolve() == default_baselines().resolve():
+        written, _ = write_leaderboards(baselines, project_root() / "reports")
         print(f"regenerated {len(written)} committed reports; review with `git diff -- baselines reports`")
     return 0
 
 
-def _summary(values) -> str:
+def _summary(values: list | None) -> str:
     if values is None:
         return "(new)"
-    values = values if isinstance(values, list) else [values]
     return mean_sd_text([float(v) for v in values], 4) + f" (n={len(values)})"
 
 
 def cmd_leaderboard(args, history: History) -> int:
-    from zoo.leaderboard import LeaderboardSourceError, write_leaderboards
+    from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 
     source = Path(args.source) if args.source else history.path
     try:
@@ -251,9 +211,9 @@ def cmd_leaderboard(args, history: History) -> int:
 
 
 def cmd_trend(args, history: History) -> int:
-    from zoo.trend import write_trends
+    from zoo.reports.trend import write_trends
 
-    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    baselines = Path(args.baselines or default_baselines())
     written = write_trends(history, Path(args.out), baselines if baselines.is_dir() else None)
     if not written:
         raise UsageError(f"{history.path} holds no run with a gated accuracy to plot")
@@ -263,9 +223,9 @@ def cmd_trend(args, history: History) -> int:
 
 
 def cmd_export(args, history: History) -> int:
-    from zoo.bencher import to_bmf
+    from zoo.records.bencher import to_bmf
 
-    records, label = run_set(args.run, history, Path(args.baselines or DEFAULT_BASELINES))
+    records, label = run_set(args.run, history, Path(args.baselines or default_baselines()))
     report = to_bmf(records)
     if args.out:
         write_json(Path(args.out), report)
@@ -276,9 +236,9 @@ def cmd_export(args, history: History) -> int:
 
 
 def cmd_evidence(args, history: History) -> int:
-    from zoo.evidence import aa_report, detectable_report, sensitivity_report
+    from zoo.reports.evidence import aa_report, detectable_report, sensitivity_report
 
-    baselines = Path(args.baselines or DEFAULT_BASELINES)
+    baselines = Path(args.baselines or default_baselines())
     base, _ = run_set("baselines", history, baselines)
     if args.kind == "aa":
         runs = {name: run_set(name, history, baselines)[0] for name in args.sets}
@@ -292,7 +252,7 @@ def cmd_evidence(args, history: History) -> int:
         text = detectable_report(base) + "\n" + sensitivity_report(
             {name: run_set(where, history, baselines)[0] for name, _, where in pairs}, base)
     if args.out:
-        from zoo.io import write_text
+        from zoo.records.io import write_text
 
         write_text(Path(args.out), text)
         print(f"written to {args.out}")
@@ -302,7 +262,7 @@ def cmd_evidence(args, history: History) -> int:
 
 
 def cmd_analyze(args, history: History) -> int:
-    from zoo.analysis.report import write_analysis
+    from zoo.reports.analysis.report import write_analysis
 
     root = Path(args.results)
     if not root.is_dir():

@@ -1,0 +1,418 @@
+"""kdbench's pytest plugin (entry point pytest11 `kdbench`): options, markers, rows, verdicts, summaries.
+
+Installed with the package, so `pytest bench/` works in any folder holding bench/ and baselines/. The
+harness acts on sessions that collect kdbench rows (tests using the `bench` fixture); others only see its
+options and markers. Folders default to the project's (zoo.records.results.project_root: the nearest
+folder at or above the current directory holding baselines/), never to the installed package's.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
+from zoo.records.history import History, HistoryInputError
+from zoo.records.results import project_root, record_path, session_results_dir, write_record
+from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
+from zoo.runs.runner import Session
+from zoo.training.data import default_cache_dir
+from zoo.training.engine import TrainOptions
+from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
+from zoo.verdicts.gates import LOUD
+
+
+def _pin_gpu_for_xdist_worker() -> None:
+    """One GPU per pytest-xdist worker: set before torch initialises CUDA (workers are gw0, gw1, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or "CUDA_VISIBLE_DEVICES" in os.environ or not shutil.which("nvidia-smi"):
+        return
+    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.count("GPU ")
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(int(worker.removeprefix("gw")) % gpus)
+
+
+_pin_gpu_for_xdist_worker()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("kdbench")
+    group.addoption("--full", action="store_true", help="run the study's own recipes (tier 'full'; GPU for CIFAR)")
+    group.addoption("--tier", choices=("quick", "full", "fast"), default=None,
+                    help="tier to run: quick (default, CPU minutes), full (= --full), fast (short GPU schedules)")
+    group.addoption("--data-root", default=os.environ.get("KDBENCH_DATA"),
+                    help="folder holding MNIST/ and the CIFAR-10 archives (env KDBENCH_DATA); "
+                         "unset: download into the cache dir")
+    group.addoption("--cache-dir", default=None, help="teachers and decoded datasets (env KDBENCH_CACHE)")
+    group.addoption("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    group.addoption("--seeds", default=None,
+                    help="seeds to run: a count N (seeds 0..N-1) or a list '0,3,5'; default: the recipe's count")
+    group.addoption("--update-baselines", action="store_true",
+                    help="store this run's results as the baselines instead of gating on them (refused for a "
+                         "failing run or fewer seeds than the row's recipe needs)")
+    group.addoption("--baseline-reason", default=None,
+                    help="with --update-baselines: store baselines with fewer seeds than required, for this reason "
+                         "(kept in the record)")
+    group.addoption("--strict-baselines", action="store_true",
+                    help="a row without a baseline fails instead of being reported NEW (on when env CI is set)")
+    group.addoption("--baselines-dir", default=None,
+                    help="baselines root (default: baselines/ of the project, the nearest folder at or above the "
+                         "current directory that holds one)")
+    group.addoption("--results-dir", default=None,
+                    help="results root, one folder per session (default: results/ beside the project's baselines/)")
+    group.addoption("--reports-dir", default=None,
+                    help="where a session's leaderboards go (default <results-dir>/reports); the committed "
+                         "reports/ are regenerated from baselines/ by --update-baselines")
+    group.addoption("--history", default=os.environ.get("KDBENCH_HISTORY"),
+                    help="history store the session's results are added to (env KDBENCH_HISTORY; default "
+                         "<results-dir>/history.sqlite)")
+    group.addoption("--sweeps", action="store_true",
+                    help="also run the rows marked `sweep` (the omit-class, partial-data and alpha x T schemes of "
+                         "zoo.reports.analysis; about 25 CPU minutes in the quick tier); `-m sweep` runs only them")
+    group.addoption("--distillers", action="store_true",
+                    help="also run the rows marked `distillers` (methods other than Hinton KD, zoo.training.distill); "
+                         "`-m distillers` runs only them")
+    group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
+    group.addoption("--channels-last", action="store_true", help="channels_last memory format")
+    group.addoption("--compile", action="store_true", help="torch.compile the student")
+
+
+def tier_of(config) -> str:
+    tier = config.getoption("--tier")
+    if config.getoption("--full"):
+        if tier not in (None, "full"):
+            raise pytest.UsageError(f"--full contradicts --tier {tier}")
+        return "full"
+    return tier or "quick"
+
+
+def parse_seeds(text: str | None, default: int) -> list[int]:
+    """'3' -> [0, 1, 2]; '0,4' -> [0, 4]; None -> range(default). Anything else is a usage error."""
+    if text is None:
+        return list(range(default))
+    usage = f"--seeds takes a count >= 1 (3) or a list of distinct seeds >= 0 (0,1,2), got {text!r}"
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):  # rejects '', '3,', ',', '-1', '1.5'
+        raise pytest.UsageError(usage)
+    numbers = [int(p) for p in parts]
+    if len(numbers) == 1:
+        if numbers[0] < 1:
+            raise pytest.UsageError(usage)
+        return list(range(numbers[0]))
+    if len(set(numbers)) != len(numbers):
+        raise pytest.UsageError(f"{usage}: a repeated seed repeats one run and fakes a zero spread")
+    return numbers
+
+
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
+
+
+def resolve_device(text: str) -> torch.device:
+    """The --device choice as a torch device; a usage error names the valid choices."""
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    index = text.removeprefix("cuda").removeprefix(":")
+    if text.startswith("cuda") and (index == "" and text == "cuda" or index.isdigit()):
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index and int(index) >= available or not available:
+            raise pytest.UsageError(f"--device {text}: this machine has {available} CUDA device(s); "
+                                    f"choose from {DEVICE_CHOICES} (e.g. --device cpu)")
+        return torch.device(text)
+    raise pytest.UsageError(f"--device {text!r} is not supported; choose from {DEVICE_CHOICES}")
+
+
+def project_dir(config) -> Path:
+    """The benchmark project this session runs in (zoo.records.results.project_root from where pytest started)."""
+    return project_root(config.invocation_params.dir)
+
+
+def baselines_dir(config) -> Path:
+    return Path(config.getoption("--baselines-dir") or project_dir(config) / "baselines")
+
+
+def results_dir(config) -> Path:
+    return Path(config.getoption("--results-dir") or project_dir(config) / "results")
+
+
+def reports_dir(config) -> Path:
+    """Where a session's leaderboards go: --reports-dir, else <results-dir>/reports (never the committed reports/)."""
+    return Path(config.getoption("--reports-dir") or results_dir(config) / "reports")
+
+
+def strict_baselines(config) -> bool:
+    """--strict-baselines, on by default in CI (env CI set): a row without a baseline fails instead of NEW."""
+    return config.getoption("--strict-baselines") or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def baselines_problem(config, tier: str) -> str | None:
+    """Why the baselines folder cannot gate this tier (missing, or holding no record of it), else None."""
+    root = baselines_dir(config)
+    if not root.is_dir():
+        return f"--baselines-dir {root} does not exist"
+    if not any((root / tier).rglob("*.json")):
+        return f"--baselines-dir {root} holds no baseline of the {tier!r} tier"
+    return None
+
+
+@dataclass
+class Bench:
+    """One benchmark session: its tier, options, shared training session and verdicts."""
+
+    config: pytest.Config
+    tier: str
+    session: Session
+    store: BaselineStore
+    results_dir: Path
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+    def seeds(self, pair: Pair) -> list[int]:
+        return parse_seeds(self.config.getoption("--seeds"), pair.recipes[self.tier].seeds)
+
+    def finish(self, record: dict, remeasure: Callable[[], dict] | None = None, min_seeds: int = 0) -> Verdict:
+        """Write the record, judge it against its baseline (or store it), and fail/skip the calling test.
+
+        A row failing on wall-clock metrics alone is measured once more with `remeasure`, and fails only
+        if the rerun fails too. With --update-baselines the record is stored if it is fit to be a
+        baseline (`min_seeds`: the row recipe's baseline seeds), else the test fails saying why.
+        """
+        path = record_path(self.results_dir, record)
+        write_record(path, record)
+        if self.config.getoption("--update-baselines"):
+            try:
+                verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
+            except BaselineRefusedError as err:
+                self.verdicts[record["id"]] = Verdict("fail", baseline_file=self.store.path(record), notes=[str(err)])
+                pytest.fail(str(err), pytrace=False)
+        else:
+            verdict = self.store.judge(record, path, remeasure)
+            if verdict.record is not record:  # a confirming rerun: keep both attempts in the results
+                write_record(path, verdict.record)
+        self.verdicts[record["id"]] = verdict
+        for finding in verdict.findings:
+            if finding.status in LOUD or finding.timing and finding.status == "ok":  # a passed speed check says how
+                self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
+        if verdict.status == "fail":
+            pytest.fail(verdict.summary(), pytrace=False)
+        if verdict.status == "new":
+            if strict_baselines(self.config):
+                pytest.fail(f"NEW {record['id']} under --strict-baselines: {verdict.summary()}", pytrace=False)
+            pytest.skip(f"NEW {record['id']}: {verdict.summary()}")
+        return verdict
+
+
+def pytest_configure(config):
+    """Register the markers; bad options are usage errors (exit 4) before anything runs."""
+    for name, text in [
+        ("mnist", "rows on MNIST"),
+        ("cifar10", "rows on CIFAR-10"),
+        ("kd", "rows that distill from a teacher"),
+        ("teacher", "rows whose model teaches other rows"),
+        ("deep", "deep CIFAR rows (ResNet-18 and its teachers)"),
+        ("resnet", "the study's ResNet-18 section: ResNet-18, its teachers, and the CNN distilled from it"),
+        ("speed", "inference throughput and latency benchmarks (never under xdist)"),
+        ("sweep", "rows of the dark-knowledge schemes: deselected unless --sweeps is given"),
+        ("distillers", "rows of distillers other than Hinton KD: deselected unless --distillers is given"),
+    ]:
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.pluginmanager.register(_RowReports(config), "kdbench-row-reports")
+    tier_of(config)
+    parse_seeds(config.getoption("--seeds"), 1)
+    resolve_device(config.getoption("--device"))
+    reason = config.getoption("--baseline-reason")
+    if reason is not None and (not reason.strip() or not config.getoption("--update-baselines")):
+        raise pytest.UsageError("--baseline-reason takes a non-empty reason and goes with --update-baselines")
+
+
+def pytest_report_header(config):
+    return [f"kdbench: tier {tier_of(config)}, baselines {baselines_dir(config)}"
+            f"{' (strict)' if strict_baselines(config) else ''}"]
+
+
+def runs_rows(config) -> bool:
+    """Whether this session collected kdbench rows (tests using the `bench` fixture), here or in an xdist worker."""
+    return config.stash.get(_RUNS_ROWS, False)
+
+
+_RUNS_ROWS = pytest.StashKey[bool]()
+_ROW_PROPERTY = ("kdbench", "row")
+
+
+def pytest_generate_tests(metafunc):
+    if "pair" in metafunc.fixturenames:
+        tier = tier_of(metafunc.config)
+        params = [pytest.param(p, id=p.id, marks=_marks(p, tier)) for p in pairs_for(tier)]
+        metafunc.parametrize("pair", params)
+    if "model_case" in metafunc.fixturenames:
+        tier = tier_of(metafunc.config)
+        cases: dict[tuple, list[Pair]] = {}
+        for p in pairs_for(tier):
+            cases.setdefault((p.dataset, p.student), []).append(p)
+        params = []
+        for case, rows in cases.items():  # a model case carries the markers all of its rows share
+            shared = set.intersection(*(set(r.markers) for r in rows))
+            marks = [getattr(pytest.mark, m) for m in (_dataset_mark(rows[0]), *sorted(shared))]
+            params.append(pytest.param(case, id=f"{case[0]}-{case[1].slug}", marks=marks))
+        metafunc.parametrize("model_case", params)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Rows of an opt-in marker (`sweep`, `distillers`) run only with its option: the default keeps its budget.
+
+    A session with kdbench rows and no baselines to gate them warns, or is a usage error under
+    --strict-baselines (on when CI is set), before anything runs.
+    """
+    rows = [item for item in items if "bench" in getattr(item, "fixturenames", ())]
+    for item in rows:
+        item.user_properties.append(_ROW_PROPERTY)  # reaches an xdist controller with the item's reports
+    if rows:
+        config.stash[_RUNS_ROWS] = True
+        _check_baselines(config)
+    for marker, option in OPT_IN_MARKERS.items():
+        if not config.getoption(option):
+            left_out = [item for item in items if item.get_closest_marker(marker)]
+            if left_out:
+                config.hook.pytest_deselected(items=left_out)
+                items[:] = [item for item in items if not item.get_closest_marker(marker)]
+
+
+def _check_baselines(config) -> None:
+    problem = baselines_problem(config, tier_of(config))
+    if not problem:
+        return
+    if strict_baselines(config) and not config.getoption("--update-baselines"):
+        raise pytest.UsageError(f"{problem}: under --strict-baselines (on when CI is set) every row needs a "
+                                f"baseline; point --baselines-dir at the baselines folder")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"WARNING: {problem}: every row will be NEW, nothing is gated", red=True, bold=True)
+
+
+class _RowReports:
+    """Notes, on an xdist controller (which collects nothing), that a worker ran kdbench rows."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if any(tuple(prop) == _ROW_PROPERTY for prop in report.user_properties):  # xdist sends lists
+            self.config.stash[_RUNS_ROWS] = True
+
+
+def _dataset_mark(pair: Pair) -> str:
+    return "mnist" if pair.dataset == "mnist" else "cifar10"
+
+
+def _marks(pair: Pair, tier: str) -> list:
+    names = [_dataset_mark(pair), *pair.markers]
+    if pair.recipes[tier].distill:
+        names.append("kd")
+    if pair.is_teacher_row:
+        names.append("teacher")
+    return [getattr(pytest.mark, n) for n in dict.fromkeys(names)]
+
+
+@pytest.fixture(scope="session")
+def bench(request) -> Bench:
+    config = request.config
+    tier = tier_of(config)
+    cache = Path(config.getoption("--cache-dir") or default_cache_dir())
+    data_root = config.getoption("--data-root")
+    opts = TrainOptions(device=resolve_device(config.getoption("--device")), amp=config.getoption("--amp"),
+                        channels_last=config.getoption("--channels-last"), compile=config.getoption("--compile"),
+                        log=_live_log(config))
+    results = session_results_dir(results_dir(config), tier)
+    session = Session(Path(data_root) if data_root else None, cache, opts, outputs_dir=results)
+    config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(baselines_dir(config)),
+                                            results)
+    return instance
+
+
+_BENCH = pytest.StashKey[Bench]()
+
+
+def _live_log(config):
+    """Per-epoch progress straight to the terminal, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return lambda line: print(line, flush=True)
+
+    def write(line: str) -> None:
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+    return write
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not runs_rows(config):
+        return  # a session without kdbench rows (unit tests, -k matching no row): nothing is recorded or reported
+    instance = config.stash.get(_BENCH, None)
+    write = terminalreporter.write_line
+    if problem := baselines_problem(config, tier_of(config)):
+        write(f"WARNING: {problem}: nothing was gated", red=True, bold=True)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller records, ingests and writes leaderboards
+    _record_history(config, write)
+    if instance is None or not instance.verdicts:
+        return  # nothing ran here (-k matched nothing, --collect-only, xdist's controller): no report is touched
+    _summarise(instance, terminalreporter)
+    try:  # every row's newest result in any session, so a partial session drops no row
+        paths, skipped = write_leaderboards(results_dir(config),
+                                            reports_dir(config), tier=instance.tier)
+        if any(v.status == "updated" for v in instance.verdicts.values()):
+            project = project_dir(config)
+            if baselines_dir(config).resolve() == (project / "baselines").resolve():
+                committed, more = write_leaderboards(project / "baselines", project / "reports", tier=instance.tier)
+                paths, skipped = paths + committed, skipped + more
+            else:
+                write("baselines written outside the repository: regenerate their leaderboards with "
+                      "`kdbench leaderboard --from <baselines-dir> --out <dir>`")
+    except LeaderboardSourceError as err:
+        write(f"leaderboard not written: {err}", red=True)
+        return
+    for path in paths:
+        write(f"leaderboard: {path}")
+    for line in skipped:
+        write(f"leaderboard skipped {line}", yellow=True)
+
+
+def history_path(config) -> Path:
+    return Path(config.getoption("--history") or results_dir(config) / "history.sqlite")
+
+
+def _record_history(config, write) -> None:
+    """Add every result record under --results-dir to the history store (records already there are skipped)."""
+    results = results_dir(config)
+    if not results.is_dir():
+        return
+    history = History(history_path(config))
+    try:
+        added = history.ingest(results)
+    except HistoryInputError as err:
+        write(f"history store {history.path} NOT updated: {err}", red=True, bold=True)
+        return
+    write(f"history: {added} new records in {history.path} (kdbench history, kdbench compare latest baselines)")
+
+
+def _summarise(instance: Bench, terminalreporter) -> None:
+    write = terminalreporter.write_line
+    terminalreporter.section(f"kdbench {instance.tier} tier")
+    for status in ("fail", "warn", "new", "updated", "pass"):
+        ids = [i for i, v in instance.verdicts.items() if v.status == status]
+        if ids:
+            write(f"{status.upper():8} {len(ids):3}  {', '.join(ids)}")
+    for verdict in instance.verdicts.values():
+        for finding in verdict.findings:
+            if finding.status in LOUD:
+                write(f"{finding.status.upper()} {finding.message()}", yellow=finding.status == "warn")
+        for note in verdict.notes:
+            write(f"NOTE {note}")
+    write(f"results: {instance.results_dir}")

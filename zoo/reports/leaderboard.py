@@ -1,0 +1,260 @@
+"""Markdown leaderboards generated from result records (never edited by hand).
+
+    kdbench leaderboard --out reports                      # from the history store, with trends
+    kdbench leaderboard --from baselines --out reports     # the stored baselines
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from zoo.catalog.pairs import PAIRS
+from zoo.records.history import History
+from zoo.records.io import write_text
+from zoo.records.results import provenance_line
+from zoo.records.store import RecordStore
+from zoo.reports.claims import render_claims
+from zoo.verdicts.gates import row_pool, seed_spreads
+from zoo.verdicts.stats import mean_std, minimum_detectable_effect, pooled_std, welch
+
+
+class LeaderboardSourceError(ValueError):
+    """The source folder is missing or holds no readable record: there is nothing to rank."""
+
+
+def latest_record_files(root: Path) -> tuple[dict[tuple, tuple[dict, Path]], list[str]]:
+    """(tier, dataset, device, id) -> the newest record found anywhere under `root` and its file; and every
+    file that was skipped, with the reason (a damaged record or one of another schema)."""
+    listing = RecordStore(root).listing
+    return listing.newest(), listing.problem_lines()
+
+
+def latest_records(root: Path) -> tuple[list[dict], list[str]]:
+    """The newest record of each (tier, dataset, device, id) under `root`, and the skipped files (see above)."""
+    newest, skipped = latest_record_files(root)
+    return [record for record, _ in newest.values()], skipped
+
+
+def _accuracy(record: dict) -> list[float]:
+    metrics = record["metrics"]
+    return metrics.get("test_accuracy") or metrics.get("test_accuracy_ungated") or []
+
+
+def runs_study_recipe(record: dict) -> bool:
+    """Whether the row ran the study's own recipe (its full tier): only then is the study's figure shown."""
+    return record["recipe"].get("schedule_name") == "study"
+
+
+def _study_columns(record: dict, mean: float) -> dict:
+    study, show = record.get("study"), runs_study_recipe(record)
+    if record.get("correction"):
+        text = "corrected row: no study figure"
+        return {"study best / last": text, "selection": "", "kdbench − study last": ""}
+    if not study or not show:
+        return {"study best / last": "", "selection": "", "kdbench − study last": ""}
+    best = "n/a" if study["best"] is None else f"{study['best']:.2f}"
+    last = "n/a" if study["last"] is None else f"{study['last']:.2f}"
+    delta = "" if study["last"] is None else f"{mean - study['last']:+.2f}"
+    return {"study best / last": f"{best} / {last}", "selection": study["selection"], "kdbench − study last": delta}
+
+
+def pair_table(records: list[dict]) -> pd.DataFrame:
+    by_id = {r["id"]: r for r in records}
+    with_study = any(runs_study_recipe(r) for r in records)
+    rows = []
+    for r in records:
+        acc = _accuracy(r)
+        mean, sd = mean_std(acc)
+        delta = ""
+        control = by_id.get(r.get("control") or "")
+        if r["teacher"] and control and r["metrics"].get("test_accuracy"):  # not for smoke rows
+            c_acc = _accuracy(control)
+            p = welch(acc, c_acc)
+            delta = f"{mean - mean_std(c_acc)[0]:+.2f}" + (f" (p={p:.2g})" if p is not None else " (n<2)")
+        accuracy = f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}"
+        if "train_loss_drop" in r["metrics"]:  # smoke run: the loss is what it shows, not accuracy
+            accuracy = f"smoke: loss fell {min(r['metrics']['train_loss_drop']):.2f}"
+        row = {
+            "pair": r["id"],
+            "teacher": r["teacher"] or "",
+            "student": r["student"],
+            "accuracy % (mean ± sd)": accuracy,
+            "n": len(acc),
+            "Δ vs no-KD": delta,
+        }
+        if any(x.get("plain_kd") for x in records):
+            row["Δ vs plain KD"] = _versus_plain_kd(acc, by_id.get(r.get("plain_kd") or ""))
+        if with_study:
+            row |= _study_columns(r, mean)
+        rows.append(row | {
+            "params": f"{r['metrics']['params']:,}",
+            "GMACs": f"{r['metrics']['gmacs']:.4f}",
+            "train img/s": f"{r['summary']['train_images_per_s']:.0f}",
+            "train time": f"{r['summary']['train_seconds'] / 60:.1f} min",
+        })
+    return pd.DataFrame(rows)
+
+
+def _versus_plain_kd(acc: list[float], plain: dict | None) -> str:
+    """A distiller row's gain over its Hinton-KD row: delta, Welch's p and the smallest gain this n detects."""
+    if plain is None or not acc:
+        return ""
+    other = _accuracy(plain)
+    sigma, _ = pooled_std([acc, other])
+    p = welch(acc, other)
+    detects = "" if sigma is None else f", detects ≥ {minimum_detectable_effect(sigma, min(len(acc), len(other))):.2f}"
+    return f"{mean_std(acc)[0] - mean_std(other)[0]:+.2f} (p={'n/a' if p is None else f'{p:.2g}'}{detects})"
+
+
+def speed_table(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "model": r["student"], "batch": r["recipe"]["batch"],
+        "images/s": f"{r['summary']['images_per_s']:.0f}", "latency (ms/batch)": f"{r['summary']['latency_ms']:.2f}",
+    } for r in records])
+
+
+def loader_table(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "model": r["student"], "train images": f"{r['summary']['images']:g} of the training set, 1 epoch",
+        "kdbench img/s": f"{r['summary']['kdbench_images_per_s']:.0f}",
+        "naive DataLoader img/s": f"{r['summary']['naive_images_per_s']:.0f}",
+        "speed-up": f"x{r['metrics']['loader_speedup'][0]:.2f}",
+    } for r in records])
+
+
+def engine_table(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "row timed": r["id"].removeprefix("engine-speed-"), "images": r["summary"]["images"],
+        "engine img/s": f"{r['summary']['engine_images_per_s']:.0f}",
+        "plain loop img/s": f"{r['summary']['plain_images_per_s']:.0f}",
+        "ratio (median of rounds)": f"{r['metrics']['engine_speed_ratio'][0]:.3f}",
+    } for r in records])
+
+
+def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
+    pairs = [r for r in records if r["kind"] == "pair"]
+    speed = [r for r in records if r["kind"] == "speed"]
+    loader = [r for r in records if r["kind"] == "loader"]
+    engine = [r for r in records if r["kind"] == "engine"]
+    lines = [f"# kdbench leaderboard: {tier} tier, {dataset}, {device}", "",
+             "Generated by `zoo.reports.leaderboard` from result records; do not edit. Accuracy is exact test accuracy "
+             "of the last epoch (no selection on the test set), mean ± sample sd over seeds. Δ is against the "
+             "same student without distillation (Welch's t-test p).", ""]
+    if any(runs_study_recipe(r) for r in pairs):
+        lines += ["The study's figures stand beside rows that run the recipe of the record they trace to "
+                  "(`../shared/study/records.csv`, read by `zoo.catalog.study`): *best* is one seed's best test epoch "
+                  "(what the poster printed), *last* its last epoch, which is what kdbench's mean compares "
+                  "with. *Selection* says how the study picked the figure. Corrected rows change the study's "
+                  "recipe on purpose and stand beside no study figure. Never gated on.", ""]
+    elif any(r.get("study") for r in pairs):
+        lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
+    if pairs:
+        lines += [pair_table(pairs).to_markdown(index=False, disable_numparse=True), ""]
+        lines += accuracy_pool_lines(pairs)
+        lines += ["Sources:", *[f"- {r['id']}: {provenance_line(r)}" for r in pairs], ""]
+        records_used = [f"- {r['id']}: `{r['study']['record']}`" for r in pairs
+                        if r.get("study") and runs_study_recipe(r) and not r.get("correction")]
+        if records_used:
+            lines += ["Study records:", *records_used, ""]
+        notes = [f"- {r['id']}: " + "; ".join(t for t in (f"corrected: {r['correction']}" if r.get("correction") else "",
+                                                            r.get("note", "")) if t)
+                 for r in pairs if r.get("note") or r.get("correction")]
+        if notes:
+            lines += ["Notes:", *notes, ""]
+    if speed:
+        lines += ["## Inference speed", "", speed_table(speed).to_markdown(index=False, disable_numparse=True), "",
+                  f"Measured on {speed[0]['provenance']['device_name']} by pytest-benchmark (median of rounds).", ""]
+    if engine:
+        lines += ["## Training engine against a plain PyTorch loop (same run, interleaved rounds)", "",
+                  engine_table(engine).to_markdown(index=False, disable_numparse=True), ""]
+    if loader:
+        lines += ["## Training data path against a naive per-sample DataLoader (same run)", "",
+                  loader_table(loader).to_markdown(index=False, disable_numparse=True), ""]
+    return "\n".join(lines)
+
+
+def accuracy_pool_lines(pairs: list[dict]) -> list[str]:
+    """The accuracy seed spread of the rows, pooled exactly as the gate pools it (`zoo.verdicts.gates.seed_spreads`:
+    one pool per spread family, outlier rows left out), and the difference each pool lets seeds detect."""
+    lines = []
+    for key, pool in sorted(seed_spreads(pairs).items()):
+        metric, _, family = key.partition("@")
+        if metric != "test_accuracy" or pool.sigma is None:
+            continue
+        n = max(len(r["metrics"]["test_accuracy"]) for r in pairs if r["id"] in pool.rows)
+        which = f"the {family} rows, which the gate pools apart" if family else "the rows the gate pools together"
+        lines += [f"Pooled seed sd of {which}: {pool.sigma:.3f} pt (df {pool.df}; {pool.describe()}). With {n} "
+                  f"seeds per arm a difference of {minimum_detectable_effect(pool.sigma, n):.2f} pt is detected "
+                  f"with 80% power at α=0.05; smaller Δ are within the noise at this n.", ""]
+    return lines
+
+
+_TABLE_ORDER = {p.id: i for i, p in enumerate(PAIRS)}
+
+
+def trend_section(history: History, key: tuple, records: list[dict]) -> str:
+    """Each pair row's accuracy over the sessions in the history, and the change points found in it."""
+    from zoo.verdicts.drift import seed_noise, steps
+
+    pools = seed_spreads([r for r in records if r["kind"] == "pair"])
+    rows = []
+    for r in records:
+        if r["kind"] != "pair" or not r["metrics"].get("test_accuracy"):
+            continue
+        points = history.series(*key, r["id"], "test_accuracy")
+        means = [mean_std(p["values"])[0] for p in points]
+        pool = row_pool(pools, "test_accuracy", r)
+        found = steps(points, seed_noise(pool.sigma if pool else None, points))
+        rows.append({"pair": r["id"], "sessions": len(points), "first": f"{means[0]:.2f}",
+                     "latest": f"{means[-1]:.2f}", "range": f"{min(means):.2f} – {max(means):.2f}",
+                     "change points": "; ".join(f"{s.change:+.2f} pt from {s.session}" for s in found) or "none"})
+    if not rows:
+        return ""
+    return "\n".join(["## Trend over sessions", "",
+                      "Session means of accuracy from the history store; change points by zoo.verdicts.drift (PELT, "
+                      "penalty in units of a session mean's seed noise, >= 2 sessions on each side). PNGs: "
+                      "`kdbench trend`.", "", pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), ""])
+
+
+def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tuple[list[Path], list[str]]:
+    """Write one markdown leaderboard per (tier, dataset, device) found in `source` (the history store,
+    or a folder of records), and the poster's claims tested per (tier, device) (zoo.reports.claims). From the
+    history store, each leaderboard ends with a trend section.
+
+    Returns the files written and the input files skipped (with why). A missing source, or one with
+    no readable record of `tier`, raises LeaderboardSourceError: an empty leaderboard is never written.
+    """
+    if Path(source).is_file():  # the history store: the newest record of each row, and its trends
+        history = History(source)
+        current = {p.id for p in PAIRS}  # rows since renamed or removed stay in the history, not on the board
+        records, skipped = [r for r in history.latest_records() if r["kind"] != "pair" or r["id"] in current], []
+    elif Path(source).is_dir():
+        history = None
+        records, skipped = latest_records(source)
+    else:
+        raise LeaderboardSourceError(f"{source} is neither a history store nor a folder of result records")
+    groups: dict[tuple, list] = defaultdict(list)
+    for record in records:
+        if tier is None or record["tier"] == tier:
+            groups[(record["tier"], record["dataset"], record["device"])].append(record)
+    if not groups:
+        raise LeaderboardSourceError(f"{source} holds no readable record{f' of the {tier!r} tier' if tier else ''}"
+                                     f"{f' ({len(skipped)} skipped)' if skipped else ''}")
+    written = []
+    for (t, dataset, device), records in sorted(groups.items()):
+        records.sort(key=lambda r: (r["kind"], _TABLE_ORDER.get(r["id"], len(_TABLE_ORDER)), r["id"]))
+        path = Path(out) / f"{t}-{dataset}-{device}.md"
+        text = render(t, dataset, device, records)
+        if history is not None:
+            text += trend_section(history, (t, dataset, device), records)
+        write_text(path, text)
+        written.append(path)
+    for t, device in sorted({(t, device) for t, _, device in groups}):
+        path = Path(out) / f"claims-{t}-{device}.md"
+        write_text(path, render_claims(t, device, [r for (gt, _, gd), rs in groups.items()
+                                                   if (gt, gd) == (t, device) for r in rs]))
+        written.append(path)
+    return written, skipped
+

@@ -1,0 +1,413 @@
+"""Regression gates: each check compares one metric of a run with its baseline.
+
+  Exact       params and GMACs must equal the baseline (an architecture change is never noise); GMACs
+              only against a baseline counted by the same fvcore version.
+  Spread      seed metrics (accuracy; each distiller's fidelity metric: the student's KL to its teacher,
+              the attention-map distance, the hint error): a one-sided t-test of the
+              run's mean against the baseline's (zoo.verdicts.stats.shortfall). A drop larger than the
+              metric's practical margin fails at p < ALPHA_FAIL (0.001) and warns at p < ALPHA_WARN
+              (0.05); every finding states the effect, its p-value and the smallest drop its seeds
+              detect with 80% power. The seed sd is pooled over the rows of the same tier, dataset and
+              device, leaving out rows whose spread is an outlier (zoo.verdicts.stats.robust_pool); rows of a
+              spread family of their own (data-free KD redraws its transfer set every seed) pool only
+              among themselves (pool_key). The KL is compared on a log scale, where rows with different
+              T pool well; so are the feature distances. Seed metrics: accuracy, validation accuracy, the
+              omit-a-class rows' corrected accuracies, the fidelity metrics.
+  Throughput  images/s divided by the machine probe's rate taken around the same timing (zoo.measure.costs.
+              MachineProbe: a fixed numpy workload that a slower host slows and a slower torch or kdbench
+              does not), median over seeds, must stay above a fraction of the baseline's (training 0.7,
+              so a 1.5x slower training fails on a slow host too; inference 0.4, whose millisecond calls
+              vary up to 1.9x between processes). Training is also judged in CPU time: the median
+              epoch's images per CPU-second of the process over the probe's workloads per CPU-second
+              of its threads (train_images_per_cpu_s, >= MIN_TRAIN_CPU_RATIO): a CPU quota or a busy
+              neighbour takes CPU-seconds away without changing what one does, a slower host slows
+              both sides alike, and a slower torch or kdbench costs CPU-seconds per image. The wall-time
+              gate stays for what costs no CPU time (lost parallelism, waiting). Throughput is gated
+              only against a baseline from the same machine fingerprint (CPU or GPU model, cores,
+              threads, torch version) and probe, and only when neither timing ran on a busy machine;
+              it is reported as NOT GATED otherwise (also where the baseline predates the metric),
+              never silently passed.
+  InRunRatio  kdbench's speed against a reference timed in the same process (engine step vs a plain
+              PyTorch loop, data path vs a per-sample DataLoader): comparable on any machine and
+              under load, so it is always gated.
+  LossFalls   smoke rows: the training loss of the last epoch is below the first epoch's.
+
+Every metric a baseline gates must be present and finite in both records: a missing, empty or
+non-finite value is INVALID, which fails the row. Timing findings are confirmed by a rerun before a
+row fails (zoo.harness.plugin). A baseline whose recipe, dataset, run switches or schema differ from
+the run's is refused as incompatible.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from zoo.records.metrics import METRICS, metric_values
+from zoo.records.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
+from zoo.verdicts.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool, shortfall
+
+MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
+# 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
+MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: 42 unchanged row-runs measured 0.83-1.30, idle and under
+# a quota of 1.3 of 2 cores; torch-slowdown=1.25 0.57-0.86, failing every slowed session (reports/evidence/probe.md)
+MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
+MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
+MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
+
+FAILING = ("regressed", "invalid")
+LOUD = ("warn", "improved", "not gated")
+"""Statuses shown in the test output and the session summary although the row passes."""
+
+
+@dataclass
+class Finding:
+    """The outcome of one check: ok, improved, warn, regressed, invalid (bad input), or not gated (with why)."""
+
+    bench_id: str
+    metric: str
+    status: str
+    measured: float | None
+    baseline: float | None
+    tolerance: str
+    provenance: str = ""
+    timing: bool = False  # a wall-clock metric: confirmed by a rerun before the row fails
+    effect: float | None = None  # seed metrics: run mean minus baseline mean, positive is better (log for the KL)
+    p_value: float | None = None  # seed metrics: one-sided p of a drop this large if nothing changed
+    detectable: float | None = None  # seed metrics: the drop these seeds detect with 80% power
+    ratio: float | None = None  # speed metrics: the ratio to the baseline that the check judged (probe-normalised)
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+    def message(self) -> str:
+        text = (f"{self.bench_id}: {self.metric} {self.status.upper()}: measured {_fmt(self.measured)}, "
+                f"baseline {_fmt(self.baseline)} ({self.tolerance})")
+        return text + (f"; baseline from {self.provenance}" if self.provenance else "")
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+
+
+def finite_values(record: dict, metric: str) -> list[float] | str:
+    """The metric's values as a list, or why they cannot be gated (missing, empty, non-finite)."""
+    values = metric_values(record, metric)
+    if values is None:
+        return "missing"
+    if not values:
+        return "empty"
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+        return f"not finite: {record['metrics'][metric]!r}"
+    return [float(v) for v in values]
+
+
+def _invalid(run: dict, metric: str, problems: dict[str, str], sources: dict) -> Finding:
+    where = "; ".join(f"{problem} in the {side} ({sources.get(side, side)})" for side, problem in problems.items())
+    return Finding(run["id"], metric, "invalid", None, None,
+                   f"{where}: every gated metric must be present and finite in both records")
+
+
+def _pair_values(check, run: dict, base: dict, sources: dict) -> tuple[list, list] | Finding | None:
+    """Both records' values of `check.metric`; None if neither has it; an INVALID finding if one is bad."""
+    if check.metric not in run.get("metrics", {}) and check.metric not in base.get("metrics", {}):
+        return None
+    got = {"run": finite_values(run, check.metric), "baseline": finite_values(base, check.metric)}
+    problems = {side: v for side, v in got.items() if isinstance(v, str)}
+    if problems:
+        return _invalid(run, check.metric, problems, sources)
+    return got["run"], got["baseline"]
+
+
+@dataclass
+class Exact:
+    metric: str
+    counter: str | None = None  # the package that counts it: compared only between records of one version
+
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        (measured,), (expected,) = values[0][:1], values[1][:1]
+        if self.counter:
+            here, there = (r.get("provenance", {}).get(self.counter) for r in (run, base))
+            if here and there and here != there:
+                return Finding(run["id"], self.metric, "not gated", measured, expected,
+                               f"counted by {self.counter} {here}, the baseline by {self.counter} {there}: "
+                               f"re-record the baseline with this version")
+        same = math.isclose(measured, expected, rel_tol=1e-9, abs_tol=0)
+        return Finding(run["id"], self.metric, "ok" if same else "regressed", measured, expected, "must be equal")
+
+
+@dataclass
+class Spread:
+    metric: str
+    margin: float  # practical margin: a smaller drop never warns or fails, however significant
+    log: bool = False  # compare log values: for positive metrics whose scale differs between rows
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.metric].higher_is_better
+
+    def transform(self, values: list[float]) -> list[float]:
+        return [math.log(max(v, 1e-12)) for v in values] if self.log else values
+
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        values = _pair_values(self, run, base, sources)
+        if not isinstance(values, tuple):
+            return values
+        run_values, base_values = (self.transform(v) for v in values)
+        pool = row_pool(pools, self.metric, base)
+        if pool is None or pool.sigma is None:  # only possible with --baseline-reason: fewer seeds are refused
+            return Finding(run["id"], self.metric, "not gated", mean_std(values[0])[0], mean_std(values[1])[0],
+                           f"no seed spread: every baseline beside {sources.get('baseline')} holds one seed "
+                           f"(stored for the reason {base.get('baseline_reason')!r}); re-record with >= 3 seeds")
+        if base["id"] in pool.excluded:
+            return Finding(run["id"], self.metric, "invalid", mean_std(values[0])[0], mean_std(values[1])[0],
+                           f"this row's baseline seeds disagree far beyond the other rows' spread (sd "
+                           f"{pool.excluded[base['id']]:.3g} vs pooled {pool.sigma:.3g}, a diverged seed?): "
+                           f"its mean is no reference; re-record {sources.get('baseline')}")
+        test = shortfall(run_values, base_values, pool.sigma, pool.df, self.higher_is_better)
+        worse, better = test.drop > self.margin, -test.drop > self.margin
+        status = ("regressed" if worse and test.p_worse < ALPHA_FAIL else "warn" if worse and test.p_worse < ALPHA_WARN
+                  else "improved" if better and test.p_better < ALPHA_FAIL else "ok")
+        unit = "log" if self.log else METRICS[self.metric].unit
+        detectable = max(self.margin, test.detectable)
+        how = (f"drop {test.drop:.3g} {unit}, p {test.p_worse:.2g} ({test.method}, {pool.describe()}); "
+               f"fails when the drop exceeds the margin {self.margin:.3g} at p < {ALPHA_FAIL:g}, warns at "
+               f"p < {ALPHA_WARN:g}; these seeds detect a drop of {detectable:.3g} {unit} with "
+               f"{POWER:.0%} power").replace("  ", " ")
+        measured, expected = mean_std(values[0])[0], mean_std(values[1])[0]
+        if self.log:  # the metric's own unit: arithmetic means; drops are log-ratios (0.095 = a factor 1.1)
+            how = f"log scale: {how}"
+        return Finding(run["id"], self.metric, status, measured, expected, how, effect=-test.drop,
+                       p_value=test.p_worse, detectable=detectable)
+
+
+def _speed_ratio(check, run: dict, base: dict, sources: dict) -> tuple[float, float, float] | Finding | None:
+    """Medians of a speed metric (robust to one disturbed seed) and their ratio, or the finding that stops it."""
+    values = _pair_values(check, run, base, sources)
+    if not isinstance(values, tuple):
+        return values
+    if any(v <= 0 for v in values[1]):
+        return _invalid(run, check.metric, {"baseline": f"non-positive: {values[1]}"}, sources)
+    measured, expected = statistics.median(values[0]), statistics.median(values[1])
+    return measured, expected, measured / expected
+
+
+def probe_rates(record: dict, metric: str) -> list[float] | str:
+    """The machine probe's rate beside each value of a timed metric, or why there is none to divide by."""
+    rates = record.get("machine_probe", {}).get("per_s", {}).get(metric)
+    if rates is None:
+        return "no machine-probe rate"
+    if not isinstance(rates, list) or len(rates) != len(metric_values(record, metric) or []):
+        return f"{len(rates) if isinstance(rates, list) else 'no list of'} probe rates for its values"
+    if any(isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0 for r in rates):
+        return f"a probe rate that is not a positive number: {rates!r}"
+    return [float(r) for r in rates]
+
+
+def probe_normalised(values: list[float], rates: list[float]) -> float:
+    """The median over seeds of images/s per probe workload/s: throughput with the host's speed divided out."""
+    return statistics.median(v / r for v, r in zip(values, rates))
+
+
+@dataclass
+class Throughput:
+    """Images/s per probe rate: gated on the same machine fingerprint and probe only, when it ran undisturbed."""
+
+    metric: str
+    min_ratio: float
+
+    def _normalised(self, run: dict, base: dict, sources: dict, measured: float,
+                    expected: float) -> tuple[float, float] | Finding:
+        """Probe-normalised ratio and host ratio (run probe / baseline probe), or the finding that stops it."""
+        rates = {"run": probe_rates(run, self.metric), "baseline": probe_rates(base, self.metric)}
+        if isinstance(rates["baseline"], str):
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"the baseline has {rates['baseline']} to divide the host's speed out; re-record it "
+                           f"with this kdbench ({sources.get('baseline')})", timing=True)
+        if isinstance(rates["run"], str):
+            return _invalid(run, self.metric, {"run": rates["run"]}, sources)
+        probes = [{k: r["machine_probe"].get(k) for k in ("workload", "threads", "blas")} for r in (run, base)]
+        if probes[0] != probes[1]:
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"probed by {probes[0]}, the baseline by {probes[1]}: re-record the baseline", timing=True)
+        values = (finite_values(run, self.metric), finite_values(base, self.metric))  # checked by _speed_ratio
+        normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
+        return normalised[0] / normalised[1], statistics.median(rates["run"]) / statistics.median(rates["baseline"])
+
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        carried = run.get("carried_from_cache", {})
+        if self.metric in carried and self.metric not in run.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           f"not measured in this run: the model came from the cache ({carried[self.metric]})",
+                           timing=True)
+        if self.metric in base.get("carried_from_cache", {}) and self.metric not in base.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           "the baseline did not measure it: its model came from the cache; re-record it cold",
+                           timing=True)
+        if self.metric in run.get("metrics", {}) and self.metric not in base.get("metrics", {}):
+            return Finding(run["id"], self.metric, "not gated", None, None,
+                           f"the baseline predates this measurement; re-record it with this kdbench "
+                           f"({sources.get('baseline')})", timing=True)
+        speed = _speed_ratio(self, run, base, sources)
+        if not isinstance(speed, tuple):
+            return speed
+        measured, expected, raw = speed
+        normalised = self._normalised(run, base, sources, measured, expected)
+        if isinstance(normalised, Finding):
+            return normalised
+        ratio, host = normalised
+        here, there = machine_fingerprint(run), machine_fingerprint(base)
+        reason = None
+        if here != there:
+            reason = f"NEW for this machine: baseline measured on [{there}], this run on [{here}]"
+        elif run.get("load", {}).get("busy"):
+            reason = f"machine busy: other processes used {run['load']['others_cores']:.2f} cores during the timing"
+        elif base.get("load", {}).get("busy"):
+            reason = "the baseline's timing ran on a busy machine; re-record it idle"
+        if reason:
+            return Finding(run["id"], self.metric, "not gated", measured, expected, f"ratio {ratio:.2f}; {reason}",
+                           timing=True, ratio=ratio)
+        status = "regressed" if ratio < self.min_ratio else "ok"
+        return Finding(run["id"], self.metric, status, measured, expected,
+                       f"ratio {ratio:.2f} with the host's speed divided out (probe ratio {host:.2f}, raw ratio "
+                       f"{raw:.2f}), must be >= {self.min_ratio} on the same machine [{here}]", timing=True,
+                       ratio=ratio)
+
+
+@dataclass
+class InRunRatio:
+    """A speed ratio against a reference timed in the same process: gated on every machine.
+
+    `alike_under_load`: both sides are the same kind of work (torch against torch), so a busy
+    neighbour or a CPU quota slows them alike. The data-path speed-up is not: torch's thread pool
+    suffers far more from a competing process or a quota than per-sample Python does (measured: x2.75
+    idle, x0.90 next to a second pytest; 0.61 of its baseline under a quota of 1.3 of 2 cores), so it is
+    not gated on a busy or rationed machine.
+    """
+
+    metric: str
+    min_ratio: float
+    alike_under_load: bool = True
+
+    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+        speed = _speed_ratio(self, run, base, sources)
+        if not isinstance(speed, tuple):
+            return speed
+        measured, expected, ratio = speed
+        load = run.get("load", {})
+        if not self.alike_under_load and (load.get("busy") or load.get("rationed")):
+            why = (f"machine busy (other processes used {load['others_cores']:.2f} cores)" if load.get("busy") else
+                   f"a CPU quota held the process back {load['throttled']:.0%} of the time")
+            return Finding(run["id"], self.metric, "not gated", measured, expected,
+                           f"ratio {ratio:.2f}; {why}, and the two sides it compares respond differently to that",
+                           timing=True, ratio=ratio)
+        status = "regressed" if ratio < self.min_ratio else "ok"
+        return Finding(run["id"], self.metric, status, measured, expected,
+                       f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",
+                       timing=True, ratio=ratio)
+
+
+@dataclass
+class LossFalls:
+    """Absolute check for smoke rows, where accuracy after a few steps is noise."""
+
+    metric: str = "train_loss_drop"
+
+    def check(self, run: dict, base: dict | None, pools: dict, sources: dict) -> Finding | None:
+        in_base = base is not None and self.metric in base.get("metrics", {})
+        if self.metric not in run.get("metrics", {}) and not in_base:
+            return None
+        values = finite_values(run, self.metric)
+        if isinstance(values, str):
+            return _invalid(run, self.metric, {"run": values}, sources)
+        worst = min(values)
+        return Finding(run["id"], self.metric, "ok" if worst > 0 else "regressed", worst, None,
+                       "first-epoch minus last-epoch training loss must be > 0")
+
+
+CHECKS = [
+    Exact("params"),
+    Exact("gmacs", counter="fvcore"),
+    Spread("test_accuracy", margin=0.1),
+    Spread("teacher_kl", margin=math.log(1.1), log=True),
+    Spread("attention_distance", margin=math.log(1.1), log=True),
+    Spread("hint_error", margin=math.log(1.1), log=True),
+    Spread("val_accuracy", margin=0.1),
+    Spread("test_accuracy_corrected", margin=0.1),
+    Spread("omitted_class_accuracy_corrected", margin=1.0),
+    Spread("test_accuracy_corrected_t1", margin=0.1),
+    Spread("omitted_class_accuracy_corrected_t1", margin=1.0),
+    Throughput("train_images_per_s", MIN_TRAIN_RATIO),
+    Throughput("train_images_per_cpu_s", MIN_TRAIN_CPU_RATIO),
+    Throughput("infer_images_per_s", MIN_INFER_RATIO),
+    Throughput("latency_images_per_s", MIN_INFER_RATIO),
+    InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
+    InRunRatio("loader_speedup", MIN_LOADER_RATIO, alike_under_load=False),
+]
+UNGATED = {m.name: m.ungated for m in METRICS.values() if not m.gated}
+"""Metrics that records carry but no check gates, each with the reason."""
+GATED = {c.metric for c in CHECKS} | {LossFalls.metric}
+
+
+def ensure_compatible(run: dict, base: dict, path) -> None:
+    """Refuse a baseline that measured something else than this run."""
+    for key in ("kind", "tier", "dataset", "device", "recipe_hash", "switches"):
+        if run.get(key) != base.get(key):
+            raise IncompatibleBaselineError(
+                f"{run['id']}: baseline {path} was recorded with {key}={base.get(key)!r}, this run has "
+                f"{run.get(key)!r}; it measured something else. Re-record it with --update-baselines "
+                f"(baseline from {provenance_line(base)})")
+    if run.get("dataset_fingerprint") != base.get("dataset_fingerprint"):
+        raise IncompatibleBaselineError(
+            f"{run['id']}: the {run['dataset']!r} data of this run (fingerprint "
+            f"{str(run.get('dataset_fingerprint'))[:12]}, from {run.get('dataset_source')}) differs from the "
+            f"baseline's ({str(base.get('dataset_fingerprint'))[:12]}, {path}). Either the data files are damaged "
+            f"or incomplete (check them: `sha256sum -c SHA256SUMS` in the data root), or the baseline was "
+            f"measured on other data. Re-record only if you changed the dataset on purpose.")
+
+
+def pool_key(metric: str, record: dict) -> str:
+    """Which pool gates `metric` of `record`: rows of a spread family of their own (the record's `spread_family`,
+    from its distiller: e.g. a transfer set reconstructed anew for every seed) pool only among themselves, as
+    `metric@family`."""
+    family = record.get("spread_family", "")
+    return f"{metric}@{family}" if family else metric
+
+
+def row_pool(pools: dict[str, Pool], metric: str, record: dict) -> Pool | None:
+    """The pool (from `seed_spreads`) that gates `metric` of `record`'s row, or None if there is none."""
+    return pools.get(pool_key(metric, record))
+
+
+def seed_spreads(baselines: list[dict]) -> dict[str, Pool]:
+    """Robustly pooled seed spread of each spread-gated metric over a set of baselines (bad values left out),
+    keyed by `pool_key` (the metric's name for every row of the common family)."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for check in CHECKS:
+        if isinstance(check, Spread):
+            groups[check.metric] = {}
+            for b in baselines:
+                values = finite_values(b, check.metric)
+                if not isinstance(values, str):
+                    groups.setdefault(pool_key(check.metric, b), {})[b["id"]] = check.transform(values)
+    return {key: robust_pool(rows) for key, rows in groups.items()}
+
+
+def compare(run: dict, base: dict | None, pools: dict, sources: dict | None = None) -> list[Finding]:
+    """All findings of one run against its baseline (None: only the absolute checks run)."""
+    sources = sources or {}
+    unknown = set(run.get("metrics", {})) - set(METRICS)
+    if unknown:
+        raise ValueError(f"{run['id']}: metrics {sorted(unknown)} are not in the metric table; declare each in "
+                         f"zoo.records.metrics.METRICS (unit, direction, and a check or the reason it is not gated)")
+    findings = [LossFalls().check(run, base, pools, sources)]
+    if base is not None:
+        findings += [check.check(run, base, pools, sources) for check in CHECKS]
+    for finding in findings:
+        if finding is not None and base is not None:
+            finding.provenance = provenance_line(base)
+    return [f for f in findings if f is not None]
