@@ -1,5 +1,6 @@
 """Bad benchmark options are usage errors up front (exit 4); a session touches no committed file."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,15 @@ def test_a_row_without_baseline_fails_under_strict(tmp_path, mnist_root):
     assert strict.returncode == 1 and "NEW mnist-mlp800-lr0.01 under --strict-baselines" in strict.stdout
     loose = _bench(*args, tmp_path=tmp_path)
     assert loose.returncode == 0 and "NEW mnist-mlp800-lr0.01" in loose.stdout
+
+
+def test_a_bad_threshold_setting_is_a_usage_error_naming_the_key(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "bench", project / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "baselines").mkdir()
+    (project / "pyproject.toml").write_text("[tool.kdbench.min_ratio]\ntrain_images_per_s = 1.5e9\n")
+    environment = {k: v for k, v in os.environ.items() if k != "CI"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                            cwd=project, capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 4
+    assert "min_ratio.train_images_per_s = 1500000000.0 is out of range" in result.stderr

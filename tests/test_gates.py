@@ -1,6 +1,7 @@
 """Baseline comparison logic: tolerances from seed spread, exact counts, speed ratios, verdicts, bad input."""
 import copy
 import math
+import re
 
 import pytest
 from scipy import stats as scipy_stats
@@ -9,9 +10,6 @@ from zoo.records.results import SCHEMA, IncompatibleBaselineError
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore
 from zoo.verdicts.gates import (
     CHECKS,
-    MIN_IN_RUN_RATIO,
-    MIN_TRAIN_CPU_RATIO,
-    MIN_TRAIN_RATIO,
     UNGATED,
     LossFalls,
     compare,
@@ -28,6 +26,14 @@ from zoo.verdicts.stats import (
     seeds_needed,
     shortfall,
     welch,
+)
+from zoo.verdicts.thresholds import (
+    DEFAULT_CONFIG,
+    MIN_IN_RUN_RATIO,
+    MIN_TRAIN_CPU_RATIO,
+    MIN_TRAIN_RATIO,
+    ThresholdConfigError,
+    load_thresholds,
 )
 
 MACHINE = {"device_name": "AMD EPYC", "cpu_id": "AuthenticAMD family 25 model 1 stepping 1 avx2", "cpu_count": 2,
@@ -466,3 +472,53 @@ def test_the_metric_table_and_the_checks_agree():
     assert len(checked) == len(set(checked))
     assert set(checked) == {m.name for m in METRICS.values() if m.gated}
     assert set(UNGATED) == {m.name for m in METRICS.values() if not m.gated} and all(UNGATED.values())
+
+
+# ----------------------------------------------------------------------------- thresholds as configuration
+def write_config(folder, text: str):
+    (folder / "pyproject.toml").write_text(text)
+    return load_thresholds(folder)
+
+
+def test_default_thresholds_say_they_are_defaults():
+    limits = DEFAULT_CONFIG.for_row("mnist-kd")
+    assert limits["min_ratio.train_images_per_s"].value == MIN_TRAIN_RATIO
+    assert str(limits["alpha_fail"]) == "alpha_fail = 0.001, default"
+    (finding,) = [f for f in compare(record(), record(), seed_spreads([record()])) if f.metric == "test_accuracy"]
+    assert "margin.test_accuracy = 0.1, default" in finding.tolerance
+
+
+def test_project_thresholds_judge_globally_and_per_row_pattern_and_each_finding_names_its_setting(tmp_path):
+    config = write_config(tmp_path, """
+[tool.kdbench]
+alpha_warn = 0.01
+[tool.kdbench.min_ratio]
+train_images_per_s = 0.9
+[[tool.kdbench.rows]]
+match = "cifar10-*"
+min_ratio = { train_images_per_s = 0.5 }
+""")
+    base, slower = record(), record(speed=(80.0, 81.0, 79.0))  # 0.8 of the baseline
+    judged = {f.metric: f for f in compare(slower, base, seed_spreads([base]), config=config)}
+    assert judged["train_images_per_s"].status == "regressed"
+    assert f"min_ratio.train_images_per_s = 0.9, {tmp_path / 'pyproject.toml'}" in judged["train_images_per_s"].tolerance
+    cifar_base, cifar_slower = record("cifar10-cnn5"), record("cifar10-cnn5", speed=(80.0, 81.0, 79.0))
+    judged = {f.metric: f for f in compare(cifar_slower, cifar_base, seed_spreads([cifar_base]), config=config)}
+    assert judged["train_images_per_s"].status == "ok" and "rows 'cifar10-*'" in judged["train_images_per_s"].tolerance
+    assert config.for_row("mnist-kd")["alpha_warn"].value == 0.01
+    assert load_thresholds(tmp_path / "elsewhere") == DEFAULT_CONFIG  # no file: the defaults
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[tool.kdbench]\nalpha_fial = 0.01\n", "unknown setting 'alpha_fial'; known: alpha_fail"),
+    ("[tool.kdbench.margin]\ntest_acuracy = 0.2\n", "'test_acuracy' is not a metric"),
+    ("[tool.kdbench.min_ratio]\ntrain_images_per_s = \"0.7\"\n", "min_ratio.train_images_per_s must be a finite number"),
+    ("[tool.kdbench.min_ratio]\ntrain_images_per_s = -1\n", "min_ratio.train_images_per_s = -1 is out of range"),
+    ("[tool.kdbench]\nalpha_fail = 0.1\nalpha_warn = 0.05\n", "alpha_fail (0.1) must not exceed alpha_warn (0.05)"),
+    ("[[tool.kdbench.rows]]\nmin_ratio = { loader_speedup = 0.5 }\n", "rows[0] needs `match`"),
+    ("[tool.kdbench\n", "not valid TOML"),
+])
+def test_a_bad_threshold_setting_names_the_file_and_the_key(tmp_path, text, message):
+    with pytest.raises(ThresholdConfigError, match=re.escape(message)) as err:
+        write_config(tmp_path, text)
+    assert str(tmp_path / "pyproject.toml") in str(err.value)

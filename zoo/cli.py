@@ -32,6 +32,7 @@ from zoo.reports.evidence import table
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, compare_sets
 from zoo.verdicts.drift import history_drift
 from zoo.verdicts.stats import mean_sd_text
+from zoo.verdicts.thresholds import load_thresholds
 
 
 def default_baselines() -> Path:
@@ -133,7 +134,7 @@ def cmd_compare(args, history: History) -> int:
     bases, b_label = run_set(args.b, history, baselines)
     if not runs:
         raise UsageError(f"{a_label} holds no record")
-    results = compare_sets(runs, bases, b_label)
+    results = compare_sets(runs, bases, b_label, load_thresholds(project_root()))
     rows = []
     for c in results:
         if c.problem:

@@ -26,6 +26,7 @@ from zoo.training.data import default_cache_dir
 from zoo.training.engine import TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.verdicts.gates import LOUD
+from zoo.verdicts.thresholds import ThresholdConfig, ThresholdConfigError, load_thresholds
 
 
 def _pin_gpu_for_xdist_worker() -> None:
@@ -142,6 +143,14 @@ def results_dir(config) -> Path:
     return Path(config.getoption("--results-dir") or project_dir(config) / "results")
 
 
+def thresholds(config) -> ThresholdConfig:
+    """The project's threshold settings (zoo.verdicts.thresholds); a bad one is a usage error naming its key."""
+    try:
+        return load_thresholds(project_dir(config))
+    except ThresholdConfigError as err:
+        raise pytest.UsageError(str(err)) from err
+
+
 def reports_dir(config) -> Path:
     """Where a session's leaderboards go: --reports-dir, else <results-dir>/reports (never the committed reports/)."""
     return Path(config.getoption("--reports-dir") or results_dir(config) / "reports")
@@ -224,6 +233,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(_RowReports(config), "kdbench-row-reports")
     tier_of(config)
+    thresholds(config)
     parse_seeds(config.getoption("--seeds"), 1)
     resolve_device(config.getoption("--device"))
     reason = config.getoption("--baseline-reason")
@@ -330,7 +340,7 @@ def bench(request) -> Bench:
                         log=_live_log(config))
     results = session_results_dir(results_dir(config), tier)
     session = Session(Path(data_root) if data_root else None, cache, opts, outputs_dir=results)
-    config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(baselines_dir(config)),
+    config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(baselines_dir(config), thresholds(config)),
                                             results)
     return instance
 

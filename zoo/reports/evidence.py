@@ -12,7 +12,9 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from zoo.records.results import project_root
 from zoo.verdicts.baselines import compare_sets
+from zoo.verdicts.thresholds import load_thresholds
 
 
 def table(rows: list[dict], fmt: str = "github") -> str:
@@ -28,7 +30,7 @@ def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[st
     per_session = []
     for name, records in runs.items():
         counts: dict[str, int] = defaultdict(int)
-        for comparison in compare_sets(records, baselines, "baselines"):
+        for comparison in compare_sets(records, baselines, "baselines", load_thresholds(project_root())):
             for f in comparison.findings:
                 counts[f.status] += 1
                 alarms[(f.bench_id, f.metric)][f.status] += 1
@@ -75,7 +77,7 @@ def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict])
     """Runs with an injected fault (name -> records) against the baselines: caught = the row fails."""
     rows = []
     for name, records in injections.items():
-        for comparison in compare_sets(records, baselines, "baselines"):
+        for comparison in compare_sets(records, baselines, "baselines", load_thresholds(project_root())):
             for f in comparison.findings:
                 if f.status in ("ok", "not gated") and f.effect is None and not f.timing:
                     continue  # exact metrics that did not change: not what this injection is about

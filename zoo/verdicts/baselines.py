@@ -9,6 +9,7 @@ from zoo.catalog.pairs import UnknownPairError, get_pair
 from zoo.records.results import IncompatibleBaselineError, load_record, write_record
 from zoo.records.store import RecordStore, row_key
 from zoo.verdicts.gates import GATED, Finding, compare, ensure_compatible, finite_values, seed_spreads
+from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig
 
 
 @dataclass
@@ -53,8 +54,9 @@ class BaselineRefusedError(ValueError):
 class BaselineStore:
     """Baselines under `root`/<tier>/<dataset>/<device>/<id>.json, each a result record of a real run."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, thresholds: ThresholdConfig = DEFAULT_CONFIG):
         self.root = Path(root)
+        self.thresholds = thresholds
         self.records = RecordStore(self.root)  # read once per session; `update` starts a fresh listing
 
     def path(self, record: dict) -> Path:
@@ -81,16 +83,16 @@ class BaselineStore:
         base = self.load(record)
         sources = {"run": str(run_file), "baseline": str(path)}
         if base is None:
-            findings = compare(record, None, {}, sources)
+            findings = compare(record, None, {}, sources, self.thresholds)
             return Verdict("fail" if any(f.failing for f in findings) else "new", findings, path, record=record)
         ensure_compatible(record, base, path)
         pools = self.spreads(record)
-        findings = compare(record, base, pools, sources)
+        findings = compare(record, base, pools, sources, self.thresholds)
         verdict = Verdict(verdict_status(findings), findings, path, record=record)
         if verdict.timing_only and remeasure is not None:
             rerun = remeasure() | {"first_attempt": {"metrics": record["metrics"], "load": record.get("load")}}
             ensure_compatible(rerun, base, path)
-            findings = compare(rerun, base, pools, sources)
+            findings = compare(rerun, base, pools, sources, self.thresholds)
             first = "; ".join(f.message() for f in verdict.regressions)
             verdict = Verdict(verdict_status(findings), findings, path,
                               [f"timing confirmed by a rerun after the first attempt failed: {first}"], rerun)
@@ -104,7 +106,7 @@ class BaselineStore:
         rules only.
         """
         path = self.path(record)
-        findings = compare(record, None, {}, {"run": "this run"})
+        findings = compare(record, None, {}, {"run": "this run"}, self.thresholds)
         problems = [f.message() for f in findings if f.failing]
         problems += [f"{record['id']}: {metric} is {values}" for metric in sorted(GATED & set(record["metrics"]))
                      if isinstance(values := finite_values(record, metric), str)]
@@ -130,7 +132,7 @@ class BaselineStore:
         if problem := self.refusal(record, min_seeds, reason):
             raise BaselineRefusedError(problem)
         path = self.path(record)
-        findings = compare(record, None, {}, {"run": "this run"})
+        findings = compare(record, None, {}, {"run": "this run"}, self.thresholds)
         notes = []
         if reason:
             record = record | {"baseline_reason": reason}
@@ -182,7 +184,8 @@ class RowComparison:
         return verdict_status(self.findings)
 
 
-def compare_sets(runs: list[dict], bases: list[dict], base_source: str = "B") -> list[RowComparison]:
+def compare_sets(runs: list[dict], bases: list[dict], base_source: str = "B",
+                 thresholds: ThresholdConfig = DEFAULT_CONFIG) -> list[RowComparison]:
     """Judge every record of `runs` against the record of the same row in `bases`, with the gates'
     checks and the seed spread pooled over `bases` (as the benchmark session does with its baselines)."""
     key = row_key
@@ -196,12 +199,14 @@ def compare_sets(runs: list[dict], bases: list[dict], base_source: str = "B") ->
         base = by_key.get(key(run))
         sources = {"run": "A", "baseline": base_source}
         if base is None:
-            out.append(RowComparison(run, None, compare(run, None, {}, sources), f"no {run['id']} in {base_source}"))
+            out.append(RowComparison(run, None, compare(run, None, {}, sources, thresholds),
+                                     f"no {run['id']} in {base_source}"))
             continue
         try:
             ensure_compatible(run, base, base_source)
         except IncompatibleBaselineError as err:
             out.append(RowComparison(run, base, [], str(err)))
             continue
-        out.append(RowComparison(run, base, compare(run, base, pools[key(run)[:3] + (base["kind"],)], sources)))
+        out.append(RowComparison(run, base, compare(run, base, pools[key(run)[:3] + (base["kind"],)], sources,
+                                                    thresholds)))
     return out

@@ -5,7 +5,7 @@
   Spread      seed metrics (accuracy; each distiller's fidelity metric: the student's KL to its teacher,
               the attention-map distance, the hint error): a one-sided t-test of the
               run's mean against the baseline's (zoo.verdicts.stats.shortfall). A drop larger than the
-              metric's practical margin fails at p < ALPHA_FAIL (0.001) and warns at p < ALPHA_WARN
+              metric's practical margin fails at p < alpha_fail (0.001) and warns at p < alpha_warn
               (0.05); every finding states the effect, its p-value and the smallest drop its seeds
               detect with 80% power. The seed sd is pooled over the rows of the same tier, dataset and
               device, leaving out rows whose spread is an outlier (zoo.verdicts.stats.robust_pool); rows of a
@@ -19,7 +19,7 @@
               so a 1.5x slower training fails on a slow host too; inference 0.4, whose millisecond calls
               vary up to 1.9x between processes). Training is also judged in CPU time: the median
               epoch's images per CPU-second of the process over the probe's workloads per CPU-second
-              of its threads (train_images_per_cpu_s, >= MIN_TRAIN_CPU_RATIO): a CPU quota or a busy
+              of its threads (train_images_per_cpu_s, >= 0.8): a CPU quota or a busy
               neighbour takes CPU-seconds away without changing what one does, a slower host slows
               both sides alike, and a slower torch or kdbench costs CPU-seconds per image. The wall-time
               gate stays for what costs no CPU time (lost parallelism, waiting). Throughput is gated
@@ -45,15 +45,8 @@ from dataclasses import dataclass
 
 from zoo.records.metrics import METRICS, metric_values
 from zoo.records.results import IncompatibleBaselineError, machine_fingerprint, provenance_line
-from zoo.verdicts.stats import ALPHA_FAIL, ALPHA_WARN, POWER, Pool, mean_std, robust_pool, shortfall
-
-MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
-# 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
-MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: 42 unchanged row-runs measured 0.83-1.30, idle and under
-# a quota of 1.3 of 2 cores; torch-slowdown=1.25 0.57-0.86, failing every slowed session (reports/evidence/probe.md)
-MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
-MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
-MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
+from zoo.verdicts.stats import POWER, Pool, detectable_drop, mean_std, robust_pool, shortfall
+from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig, Thresholds
 
 FAILING = ("regressed", "invalid")
 LOUD = ("warn", "improved", "not gated")
@@ -125,7 +118,7 @@ class Exact:
     metric: str
     counter: str | None = None  # the package that counts it: compared only between records of one version
 
-    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+    def check(self, run: dict, base: dict, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         values = _pair_values(self, run, base, sources)
         if not isinstance(values, tuple):
             return values
@@ -143,7 +136,6 @@ class Exact:
 @dataclass
 class Spread:
     metric: str
-    margin: float  # practical margin: a smaller drop never warns or fails, however significant
     log: bool = False  # compare log values: for positive metrics whose scale differs between rows
 
     @property
@@ -153,7 +145,7 @@ class Spread:
     def transform(self, values: list[float]) -> list[float]:
         return [math.log(max(v, 1e-12)) for v in values] if self.log else values
 
-    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+    def check(self, run: dict, base: dict, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         values = _pair_values(self, run, base, sources)
         if not isinstance(values, tuple):
             return values
@@ -169,14 +161,15 @@ class Spread:
                            f"{pool.excluded[base['id']]:.3g} vs pooled {pool.sigma:.3g}, a diverged seed?): "
                            f"its mean is no reference; re-record {sources.get('baseline')}")
         test = shortfall(run_values, base_values, pool.sigma, pool.df, self.higher_is_better)
-        worse, better = test.drop > self.margin, -test.drop > self.margin
-        status = ("regressed" if worse and test.p_worse < ALPHA_FAIL else "warn" if worse and test.p_worse < ALPHA_WARN
-                  else "improved" if better and test.p_better < ALPHA_FAIL else "ok")
+        margin, fail, warn = limits[f"margin.{self.metric}"], limits["alpha_fail"], limits["alpha_warn"]
+        worse, better = test.drop > margin.value, -test.drop > margin.value
+        status = ("regressed" if worse and test.p_worse < fail.value else "warn" if worse and test.p_worse < warn.value
+                  else "improved" if better and test.p_better < fail.value else "ok")
         unit = "log" if self.log else METRICS[self.metric].unit
-        detectable = max(self.margin, test.detectable)
+        detectable = max(margin.value, detectable_drop(test.se, test.df, fail.value))
         how = (f"drop {test.drop:.3g} {unit}, p {test.p_worse:.2g} ({test.method}, {pool.describe()}); "
-               f"fails when the drop exceeds the margin {self.margin:.3g} at p < {ALPHA_FAIL:g}, warns at "
-               f"p < {ALPHA_WARN:g}; these seeds detect a drop of {detectable:.3g} {unit} with "
+               f"fails when the drop exceeds the margin {margin.value:.3g} at p < {fail.value:g}, warns at "
+               f"p < {warn.value:g} [{margin}; {fail}; {warn}]; these seeds detect a drop of {detectable:.3g} {unit} with "
                f"{POWER:.0%} power").replace("  ", " ")
         measured, expected = mean_std(values[0])[0], mean_std(values[1])[0]
         if self.log:  # the metric's own unit: arithmetic means; drops are log-ratios (0.095 = a factor 1.1)
@@ -218,7 +211,6 @@ class Throughput:
     """Images/s per probe rate: gated on the same machine fingerprint and probe only, when it ran undisturbed."""
 
     metric: str
-    min_ratio: float
 
     def _normalised(self, run: dict, base: dict, sources: dict, measured: float,
                     expected: float) -> tuple[float, float] | Finding:
@@ -238,7 +230,7 @@ class Throughput:
         normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
         return normalised[0] / normalised[1], statistics.median(rates["run"]) / statistics.median(rates["baseline"])
 
-    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+    def check(self, run: dict, base: dict, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         carried = run.get("carried_from_cache", {})
         if self.metric in carried and self.metric not in run.get("metrics", {}):
             return Finding(run["id"], self.metric, "not gated", None, None,
@@ -271,10 +263,11 @@ class Throughput:
         if reason:
             return Finding(run["id"], self.metric, "not gated", measured, expected, f"ratio {ratio:.2f}; {reason}",
                            timing=True, ratio=ratio)
-        status = "regressed" if ratio < self.min_ratio else "ok"
+        least = limits[f"min_ratio.{self.metric}"]
+        status = "regressed" if ratio < least.value else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
                        f"ratio {ratio:.2f} with the host's speed divided out (probe ratio {host:.2f}, raw ratio "
-                       f"{raw:.2f}), must be >= {self.min_ratio} on the same machine [{here}]", timing=True,
+                       f"{raw:.2f}), must be >= {least.value:g} [{least}] on the same machine [{here}]", timing=True,
                        ratio=ratio)
 
 
@@ -290,10 +283,9 @@ class InRunRatio:
     """
 
     metric: str
-    min_ratio: float
     alike_under_load: bool = True
 
-    def check(self, run: dict, base: dict, pools: dict, sources: dict) -> Finding | None:
+    def check(self, run: dict, base: dict, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         speed = _speed_ratio(self, run, base, sources)
         if not isinstance(speed, tuple):
             return speed
@@ -305,9 +297,10 @@ class InRunRatio:
             return Finding(run["id"], self.metric, "not gated", measured, expected,
                            f"ratio {ratio:.2f}; {why}, and the two sides it compares respond differently to that",
                            timing=True, ratio=ratio)
-        status = "regressed" if ratio < self.min_ratio else "ok"
+        least = limits[f"min_ratio.{self.metric}"]
+        status = "regressed" if ratio < least.value else "ok"
         return Finding(run["id"], self.metric, status, measured, expected,
-                       f"ratio {ratio:.2f}, must be >= {self.min_ratio}; both sides timed in the same run",
+                       f"ratio {ratio:.2f}, must be >= {least.value:g} [{least}]; both sides timed in the same run",
                        timing=True, ratio=ratio)
 
 
@@ -317,7 +310,7 @@ class LossFalls:
 
     metric: str = "train_loss_drop"
 
-    def check(self, run: dict, base: dict | None, pools: dict, sources: dict) -> Finding | None:
+    def check(self, run: dict, base: dict | None, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         in_base = base is not None and self.metric in base.get("metrics", {})
         if self.metric not in run.get("metrics", {}) and not in_base:
             return None
@@ -332,21 +325,21 @@ class LossFalls:
 CHECKS = [
     Exact("params"),
     Exact("gmacs", counter="fvcore"),
-    Spread("test_accuracy", margin=0.1),
-    Spread("teacher_kl", margin=math.log(1.1), log=True),
-    Spread("attention_distance", margin=math.log(1.1), log=True),
-    Spread("hint_error", margin=math.log(1.1), log=True),
-    Spread("val_accuracy", margin=0.1),
-    Spread("test_accuracy_corrected", margin=0.1),
-    Spread("omitted_class_accuracy_corrected", margin=1.0),
-    Spread("test_accuracy_corrected_t1", margin=0.1),
-    Spread("omitted_class_accuracy_corrected_t1", margin=1.0),
-    Throughput("train_images_per_s", MIN_TRAIN_RATIO),
-    Throughput("train_images_per_cpu_s", MIN_TRAIN_CPU_RATIO),
-    Throughput("infer_images_per_s", MIN_INFER_RATIO),
-    Throughput("latency_images_per_s", MIN_INFER_RATIO),
-    InRunRatio("engine_speed_ratio", MIN_IN_RUN_RATIO),
-    InRunRatio("loader_speedup", MIN_LOADER_RATIO, alike_under_load=False),
+    Spread("test_accuracy"),
+    Spread("teacher_kl", log=True),
+    Spread("attention_distance", log=True),
+    Spread("hint_error", log=True),
+    Spread("val_accuracy"),
+    Spread("test_accuracy_corrected"),
+    Spread("omitted_class_accuracy_corrected"),
+    Spread("test_accuracy_corrected_t1"),
+    Spread("omitted_class_accuracy_corrected_t1"),
+    Throughput("train_images_per_s"),
+    Throughput("train_images_per_cpu_s"),
+    Throughput("infer_images_per_s"),
+    Throughput("latency_images_per_s"),
+    InRunRatio("engine_speed_ratio"),
+    InRunRatio("loader_speedup", alike_under_load=False),
 ]
 UNGATED = {m.name: m.ungated for m in METRICS.values() if not m.gated}
 """Metrics that records carry but no check gates, each with the reason."""
@@ -397,16 +390,19 @@ def seed_spreads(baselines: list[dict]) -> dict[str, Pool]:
     return {key: robust_pool(rows) for key, rows in groups.items()}
 
 
-def compare(run: dict, base: dict | None, pools: dict, sources: dict | None = None) -> list[Finding]:
-    """All findings of one run against its baseline (None: only the absolute checks run)."""
+def compare(run: dict, base: dict | None, pools: dict, sources: dict | None = None,
+            config: ThresholdConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """All findings of one run against its baseline (None: only the absolute checks run), judged by the
+    thresholds `config` sets for the run's row."""
     sources = sources or {}
+    limits = config.for_row(run["id"])
     unknown = set(run.get("metrics", {})) - set(METRICS)
     if unknown:
         raise ValueError(f"{run['id']}: metrics {sorted(unknown)} are not in the metric table; declare each in "
                          f"zoo.records.metrics.METRICS (unit, direction, and a check or the reason it is not gated)")
-    findings = [LossFalls().check(run, base, pools, sources)]
+    findings = [LossFalls().check(run, base, pools, sources, limits)]
     if base is not None:
-        findings += [check.check(run, base, pools, sources) for check in CHECKS]
+        findings += [check.check(run, base, pools, sources, limits) for check in CHECKS]
     for finding in findings:
         if finding is not None and base is not None:
             finding.provenance = provenance_line(base)

@@ -1,0 +1,173 @@
+"""Thresholds as configuration: the levels, margins and speed ratios the checks judge by.
+
+Defaults are below, each with the evidence behind it. A project overrides them in `kdbench.toml` (top-level
+keys) or, without that file, in `pyproject.toml` under `[tool.kdbench]`, globally and per row pattern:
+
+    [tool.kdbench]
+    alpha_fail = 0.001                      # a significant drop beyond its margin fails at p below this
+    alpha_warn = 0.05                       # ... and warns at p below this
+    [tool.kdbench.margin]                   # per seed metric: a smaller drop never warns or fails
+    test_accuracy = 0.1
+    [tool.kdbench.min_ratio]                # per speed metric: the ratio to the baseline below which it fails
+    train_images_per_s = 0.7
+    [[tool.kdbench.rows]]                   # the rows whose id matches `match` (a glob), in file order
+    match = "cifar10-*"
+    min_ratio = { train_images_per_s = 0.6 }
+
+Every finding names the setting that judged it and where it came from. A key kdbench does not know, a value
+of the wrong type or out of range, or a row pattern without `match` is a ThresholdConfigError naming the file
+and the key.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.records.metrics import METRICS
+from zoo.verdicts.stats import ALPHA_FAIL, ALPHA_WARN
+
+MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
+# 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
+MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: 42 unchanged row-runs measured 0.83-1.30, idle and under
+# a quota of 1.3 of 2 cores; torch-slowdown=1.25 0.57-0.86, failing every slowed session (reports/evidence/probe.md)
+MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
+MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
+MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
+_FACTOR_1_1 = math.log(1.1)  # log-scale metrics: a change by less than a factor 1.1 is never a regression
+
+DEFAULTS: dict[str, float] = {
+    "alpha_fail": ALPHA_FAIL,
+    "alpha_warn": ALPHA_WARN,
+    "margin.test_accuracy": 0.1,  # points: below the MNIST rows' seed sd (0.11), far below the CNN's (1.1)
+    "margin.val_accuracy": 0.1,
+    "margin.test_accuracy_corrected": 0.1,
+    "margin.test_accuracy_corrected_t1": 0.1,
+    "margin.omitted_class_accuracy_corrected": 1.0,  # one class of ~1,000 test images: 10x the whole-set margin
+    "margin.omitted_class_accuracy_corrected_t1": 1.0,
+    "margin.teacher_kl": _FACTOR_1_1,
+    "margin.attention_distance": _FACTOR_1_1,
+    "margin.hint_error": _FACTOR_1_1,
+    "min_ratio.train_images_per_s": MIN_TRAIN_RATIO,
+    "min_ratio.train_images_per_cpu_s": MIN_TRAIN_CPU_RATIO,
+    "min_ratio.infer_images_per_s": MIN_INFER_RATIO,
+    "min_ratio.latency_images_per_s": MIN_INFER_RATIO,
+    "min_ratio.engine_speed_ratio": MIN_IN_RUN_RATIO,
+    "min_ratio.loader_speedup": MIN_LOADER_RATIO,
+}
+"""Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
+
+
+class ThresholdConfigError(ValueError):
+    """A bad threshold setting; the message names the file, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    value: float
+    source: str  # "default", or the file (and row pattern) that set it
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value:.4g}, {self.source}"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The settings that judge one row."""
+
+    settings: dict[str, Setting]
+
+    def __getitem__(self, key: str) -> Setting:
+        return self.settings[key]
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """The project's settings: global ones and (pattern, settings) pairs applied to matching rows in order."""
+
+    file: Path | None = None
+    settings: dict[str, float] = field(default_factory=dict)
+    rows: tuple[tuple[str, dict[str, float]], ...] = ()
+
+    def for_row(self, row_id: str) -> Thresholds:
+        chosen = {key: Setting(key, value, "default") for key, value in DEFAULTS.items()}
+        chosen |= {key: Setting(key, value, str(self.file)) for key, value in self.settings.items()}
+        for pattern, settings in self.rows:
+            if fnmatch.fnmatchcase(row_id, pattern):
+                chosen |= {key: Setting(key, value, f"{self.file} rows {pattern!r}") for key, value in settings.items()}
+        _check_levels(chosen, self.file)
+        return Thresholds(chosen)
+
+
+DEFAULT_CONFIG = ThresholdConfig()
+
+
+def load_thresholds(project: Path) -> ThresholdConfig:
+    """The settings of the project folder `project`: its kdbench.toml, else pyproject.toml's [tool.kdbench]."""
+    for name, section in (("kdbench.toml", ()), ("pyproject.toml", ("tool", "kdbench"))):
+        path = Path(project) / name
+        if not path.is_file():
+            continue
+        try:
+            table = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ThresholdConfigError(f"{path}: not valid TOML: {err}") from err
+        for part in section:
+            table = table.get(part, {})
+        return _parse(table, path) if table else ThresholdConfig()
+    return ThresholdConfig()
+
+
+def _parse(table: dict, path: Path) -> ThresholdConfig:
+    where = f"{path} [tool.kdbench]" if path.name == "pyproject.toml" else str(path)
+    rows = table.pop("rows", [])
+    if not isinstance(rows, list):
+        raise ThresholdConfigError(f"{where}: `rows` must be an array of tables ([[tool.kdbench.rows]])")
+    parsed_rows = []
+    for i, row in enumerate(rows):
+        row = dict(row)
+        pattern = row.pop("match", None)
+        if not isinstance(pattern, str) or not pattern:
+            raise ThresholdConfigError(f"{where}: rows[{i}] needs `match`, a glob of row ids such as \"cifar10-*\"")
+        parsed_rows.append((pattern, _settings(row, f"{where} rows[{i}] ({pattern!r})")))
+    config = ThresholdConfig(path, _settings(table, where), tuple(parsed_rows))
+    _check_levels({k: Setting(k, v, "") for k, v in (DEFAULTS | config.settings).items()}, path)
+    return config
+
+
+def _settings(table: dict, where: str) -> dict[str, float]:
+    """Flatten {alpha_fail, margin: {...}, min_ratio: {...}} to dotted keys, each checked."""
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        if key in ("margin", "min_ratio") and isinstance(value, dict):
+            flat |= {f"{key}.{metric}": v for metric, v in value.items()}
+        else:
+            flat[key] = value
+    settings = {}
+    for key, value in flat.items():
+        if key not in DEFAULTS:
+            group = key.split(".", 1)[0]
+            known = sorted(k for k in DEFAULTS if k.split(".", 1)[0] == group) or sorted(DEFAULTS)
+            hint = (f" ({key.split('.', 1)[1]!r} is not a metric of zoo.records.metrics)"
+                    if "." in key and key.split(".", 1)[1] not in METRICS else "")
+            raise ThresholdConfigError(f"{where}: unknown setting {key!r}{hint}; known: {', '.join(known)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ThresholdConfigError(f"{where}: {key} must be a finite number, got {value!r}")
+        low, high = _RANGES[key.split(".", 1)[0]]
+        if not low < value <= high:
+            raise ThresholdConfigError(f"{where}: {key} = {value!r} is out of range; it must be > {low} and <= {high}")
+        settings[key] = float(value)
+    return settings
+
+
+_RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0)}
+"""Allowed (exclusive low, inclusive high) per kind of setting; a margin may be 0."""
+
+
+def _check_levels(settings: dict[str, Setting], file: Path | None) -> None:
+    if settings["alpha_fail"].value > settings["alpha_warn"].value:
+        raise ThresholdConfigError(f"{file}: alpha_fail ({settings['alpha_fail'].value:g}) must not exceed "
+                                   f"alpha_warn ({settings['alpha_warn'].value:g}): a failure is also a warning")
