@@ -16,8 +16,8 @@ from torchvision import transforms
 
 from zoo.catalog.pairs import get_pair
 from zoo.measure.costs import LoadMonitor
-from zoo.records.results import SCHEMA
-from zoo.runs.runner import CODE_VERSION, timing_recipe_hash
+from zoo.records.record import Record
+from zoo.runs.runner import timing_record
 from zoo.training.data import stratified_subset
 from zoo.training.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
 from zoo.training.registry import build_model
@@ -67,7 +67,7 @@ def test_loader_speedup(case, bench):
     recipe = pair.recipes[bench.tier].replace(epochs=1)
     data = bench.session.dataset(pair.dataset)
 
-    def measure() -> dict:
+    def measure() -> Record:
         with LoadMonitor() as load:
             seed_everything(0, torch.device("cpu"))
             naive = naive_epoch_images_per_s(build_model(pair.student, data.num_classes), recipe, data,
@@ -76,15 +76,10 @@ def test_loader_speedup(case, bench):
             ours = train(build_model(pair.student, data.num_classes), recipe, data, 0,
                          TrainOptions(log=lambda line: None)).train_images_per_s
         print(f"{case}: kdbench {ours:.0f} img/s, naive per-sample DataLoader {naive:.0f} img/s, x{ours / naive:.2f}")
-        return {
-            "schema": SCHEMA, "kind": "loader", "id": f"loader-speedup-{case}", "tier": bench.tier,
-            "dataset": pair.dataset, "dataset_fingerprint": data.fingerprint, "device": "cpu",
-            "switches": bench.session.switches, "student": str(pair.student),
-            "recipe": recipe.as_dict(), "recipe_hash": timing_recipe_hash(pair, recipe, "loader"),
-            "code_version": CODE_VERSION, "seeds": [0],
-            "metrics": {"loader_speedup": [ours / naive]}, "load": load.result.as_dict(),
-            "summary": {"kdbench_images_per_s": ours, "naive_images_per_s": naive, "images": recipe.train_subset},
-            "provenance": bench.session.provenance(),
-        }
+        return timing_record(
+            "loader", f"loader-speedup-{case}", pair, recipe, bench.tier, bench.session,
+            {"loader_speedup": [ours / naive]}, load.result,
+            {"kdbench_images_per_s": ours, "naive_images_per_s": naive, "images": recipe.train_subset},
+            seeds=(0,), device="cpu")
 
     bench.finish(measure(), remeasure=measure)

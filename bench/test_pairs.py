@@ -6,7 +6,6 @@ and evaluating every seed), with the row's metrics in `extra_info`, so `--benchm
 """
 import statistics
 
-from zoo.records.metrics import metric_values
 from zoo.runs.runner import run_pair
 
 
@@ -15,9 +14,9 @@ def test_pair(pair, bench, benchmark):
     benchmark.group = f"train-{bench.tier}-{pair.dataset}"
     record = benchmark.pedantic(run_pair, args=(pair, bench.tier, seeds, bench.session), rounds=1, iterations=1)
     benchmark.extra_info.update(
-        {"kdbench_id": record["id"], "tier": record["tier"], "seeds": record["seeds"],
-         "recipe_hash": record["recipe_hash"]}
+        {"kdbench_id": record.id, "tier": record.tier, "seeds": record.seeds,
+         "recipe_hash": record.recipe_hash}
         | {f"{metric}_mean": statistics.fmean(values)
-           for metric in record["metrics"] if (values := metric_values(record, metric))})
+           for metric in record.metrics if (values := record.values(metric))})
     bench.finish(record, remeasure=lambda: run_pair(pair, bench.tier, seeds, bench.session),
                  min_seeds=pair.recipes[bench.tier].baseline_seeds)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from zoo.measure.costs import LoadMonitor, count_gmacs, median_seconds, synchronize
+from zoo.records.record import Record
 from zoo.runs.runner import speed_record
 from zoo.training.data import normalize
 from zoo.training.registry import build_model
@@ -43,7 +44,7 @@ def test_inference(model_case, batch, bench, benchmark):
             forward(x)
         synchronize(device)
 
-    def measure(timer) -> dict:
+    def measure(timer) -> Record:
         infer()  # first call: allocations, compilation
         start = time.perf_counter()
         infer()

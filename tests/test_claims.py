@@ -1,20 +1,19 @@
 """The claims table: each verdict from records built to show it."""
-import json
 from pathlib import Path
 
+from zoo.records.results import load_record
 from zoo.reports.claims import claims, render_claims
 
-BASE = json.loads((Path(__file__).resolve().parents[1] / "baselines" / "quick" / "mnist" / "cpu" /
-                   "mnist-mlp800-lr0.01.json").read_text())
+BASE = load_record(Path(__file__).resolve().parents[1] / "baselines" / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json")
 
 
 def row(row_id, acc, teacher=None, control=None, unlabeled=False, train_acc=None, study_best=None, dataset="mnist"):
     runs = [{"test_accuracy": a, "epochs": [{"train_accuracy": train_acc if train_acc is not None else a + 1}]}
             for a in acc]
-    recipe = BASE["recipe"] | {"distill": {"unlabeled": unlabeled} if teacher else None}
-    return BASE | {"id": row_id, "dataset": dataset, "teacher": teacher, "control": control, "recipe": recipe,
-                   "metrics": {"test_accuracy": list(acc)}, "runs": runs,
-                   "study": {"best": study_best} if study_best is not None else None}
+    recipe = BASE.recipe | {"distill": {"unlabeled": unlabeled} if teacher else None}
+    return BASE.replace(id=row_id, dataset=dataset, teacher=teacher, control=control, recipe=recipe,
+                        metrics={"test_accuracy": list(acc)}, runs=runs,
+                        study={"best": study_best} if study_best is not None else None)
 
 
 def verdicts(records):

@@ -120,10 +120,10 @@ def test_a_toy_distiller_is_one_class_and_one_row(tmp_path, bench_with_plugin):
     assert record.returncode == 0, record.stdout[-3000:]
     gate = bench_with_plugin(tmp_path, PLUGIN)
     assert gate.returncode == 0 and "PASS       3" in gate.stdout, gate.stdout[-3000:]
-    import json
+    from zoo.records.results import load_record
 
-    stored = json.loads((tmp_path / "baselines" / "quick" / "synth" / "cpu" / "synth-student-toy.json").read_text())
-    assert stored["recipe"]["distill"]["method"] == "toy-probability-l2" and stored["metrics"]["teacher_kl"]
+    stored = load_record(tmp_path / "baselines" / "quick" / "synth" / "cpu" / "synth-student-toy.json")
+    assert stored.recipe["distill"]["method"] == "toy-probability-l2" and stored.metrics["teacher_kl"]
 
 
 def fitnets_settings(hint_epochs: int = 1) -> Distill:

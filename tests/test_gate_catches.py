@@ -17,6 +17,7 @@ import zoo.training.losses
 import zoo.training.registry
 from zoo.catalog.pairs import Pair
 from zoo.catalog.recipes import Distill, ModelSpec, Recipe
+from zoo.records.record import Record
 from zoo.runs.runner import Session, run_pair
 from zoo.training.engine import TrainOptions
 from zoo.training.models import MLP
@@ -50,9 +51,9 @@ def store(tiny_session, tmp_path_factory) -> BaselineStore:
 TIMINGS = ("train_images_per_s",)
 
 
-def without_timings(record: dict) -> dict:
+def without_timings(record: Record) -> Record:
     """The record without wall-clock metrics: unit tests never depend on speed (test_gates.py gates timings)."""
-    return record | {"metrics": {k: v for k, v in record["metrics"].items() if k not in TIMINGS}}
+    return record.replace(metrics={k: v for k, v in record.metrics.items() if k not in TIMINGS})
 
 
 def rerun(store, session) -> set[str]:
@@ -94,11 +95,11 @@ def _cache_entry(session, seed=0):
 
 def test_cached_teacher_is_reevaluated_and_says_what_it_carried(store, tiny_session):
     record = run_pair(TEACHER, "quick", SEEDS, tiny_session)  # every seed comes from the cache now
-    assert all(r["from_cache"] for r in record["runs"])
-    assert record["runs"][0]["test_accuracy"] == record["runs"][0]["cached_test_accuracy"]
-    assert "train_images_per_s" not in record["metrics"] and "train_images_per_s" in record["carried_from_cache"]
+    assert all(r["from_cache"] for r in record.runs)
+    assert record.runs[0]["test_accuracy"] == record.runs[0]["cached_test_accuracy"]
+    assert "train_images_per_s" not in record.metrics and "train_images_per_s" in record.carried_from_cache
     verdict = store.judge(record)
-    assert verdict.status == "pass" and "train_images_per_s" not in record["metrics"]
+    assert verdict.status == "pass" and "train_images_per_s" not in record.metrics
 
 
 def test_zeroed_cached_teacher_weights_are_caught(store, tiny_session):
@@ -111,14 +112,14 @@ def test_zeroed_cached_teacher_weights_are_caught(store, tiny_session):
     try:
         record = run_pair(TEACHER, "quick", [0], tiny_session)
         assert any("does not match the SHA-256" in line for line in logged)  # retrained, not trusted
-        assert not record["runs"][0]["from_cache"]
+        assert not record.runs[0]["from_cache"]
         # with a forged checksum the weights load, and the re-evaluation exposes them
         report_file = folder / "report.json"
         zoo.records.io.save_tensors(weights, {k: torch.zeros_like(v) for k, v in zoo.records.io.load_tensors(weights).items()})
         report = zoo.records.io.read_json(report_file)
         zoo.records.io.write_json(report_file, report | {"weights_sha256": zoo.records.io.sha256_file(weights)})
         record = run_pair(TEACHER, "quick", [0], tiny_session)
-        assert record["runs"][0]["from_cache"] and record["metrics"]["test_accuracy"][0] < 20
+        assert record.runs[0]["from_cache"] and record.metrics["test_accuracy"][0] < 20
     finally:
         weights.write_bytes(original)
         zoo.records.io.write_json(folder / "report.json", zoo.records.io.read_json(folder / "report.json") | {
@@ -132,7 +133,7 @@ def test_damaged_cache_report_is_retrained_not_a_crash(store, tiny_session):
     (folder / "report.json").write_text("[]")
     try:
         record = run_pair(TEACHER, "quick", [1], tiny_session)
-        assert not record["runs"][0]["from_cache"]
+        assert not record.runs[0]["from_cache"]
     finally:
         (folder / "report.json").write_text(saved)
 

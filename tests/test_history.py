@@ -11,6 +11,7 @@ import pytest
 from zoo.cli import main
 from zoo.records.bencher import to_bmf
 from zoo.records.history import History, HistoryInputError
+from zoo.records.results import load_record
 from zoo.verdicts.drift import change_points
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
@@ -47,8 +48,8 @@ def test_ingest_is_idempotent_and_rebuild_gives_the_same_store(tmp_path):
     assert [p["session"] for p in history.series("quick", "mnist", "cpu", ROW, "test_accuracy")] == ["s1", "s2"]
     rebuilt = History(tmp_path / "rebuilt.sqlite")
     assert rebuilt.rebuild([results]) == first
-    assert rebuilt.latest_records() and {r["id"] for r in rebuilt.latest_records()} == {
-        r["id"] for r in history.latest_records()}
+    assert rebuilt.latest_records() and {r.id for r in rebuilt.latest_records()} == {
+        r.id for r in history.latest_records()}
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a number"])
@@ -127,7 +128,7 @@ def test_promote_refuses_too_few_seeds_and_writes_nothing(tmp_path, capsys):
 
 
 def test_bencher_export_has_the_documented_shape():
-    records = [json.loads(p.read_text()) for p in sorted(MNIST.glob("*.json"))]
+    records = [load_record(p) for p in sorted(MNIST.glob("*.json"))]
     report = to_bmf(records)
     jsonschema.validate(report, BMF_SCHEMA)
     kd = report[f"kdbench/quick/mnist/cpu/{ROW}"]
@@ -150,14 +151,14 @@ def test_evidence_reports_count_alarms_and_state_the_detectable_drop(tmp_path):
     from zoo.reports.evidence import aa_report, detectable_report, sensitivity_report
     from zoo.verdicts.gates import pool_key
 
-    base = [json.loads(p.read_text()) for p in sorted(MNIST.glob("mnist-*.json"))]
+    base = [load_record(p) for p in sorted(MNIST.glob("mnist-*.json"))]
     shifted = copy.deepcopy(base)
     for record in shifted:
-        record["metrics"]["test_accuracy"] = [v - 3.0 for v in record["metrics"]["test_accuracy"]]
+        record.metrics["test_accuracy"] = [v - 3.0 for v in record.metrics["test_accuracy"]]
     aa = aa_report({"s1": base, "s2": base}, base, {"s1": "idle", "s2": "idle"})
     assert "2 unchanged reruns" in aa and "| test_accuracy " in aa
     sensitivity = sensitivity_report({"minus-3": shifted}, base)
-    trained = [r for r in base if r["metrics"].get("test_accuracy") and pool_key("test_accuracy", r) == "test_accuracy"]
+    trained = [r for r in base if r.metrics.get("test_accuracy") and pool_key("test_accuracy", r) == "test_accuracy"]
     assert sensitivity.count("| yes ") >= len(trained)  # data-free rows (sd ~1.8 pt, 3 seeds) detect ~6 pt, not 3
     detectable = detectable_report(base)
     assert "| mnist-mlp800-lr0.01 " in detectable and "detectable drop" in detectable

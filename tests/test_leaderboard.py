@@ -34,7 +34,7 @@ def test_newest_record_of_a_row_wins(tmp_path):
         text = source.read_text().replace(source.read_text().split('"date": "')[1].split('"')[0], date)
         (folder / source.name).write_text(text)
     (records,), _ = latest_records(tmp_path)
-    assert records["provenance"]["date"].startswith("2030")
+    assert records.provenance["date"].startswith("2030")
 
 
 def test_skipped_input_is_reported_and_an_empty_source_fails(tmp_path):
@@ -72,13 +72,13 @@ def test_full_tier_shows_study_best_last_and_selection_and_corrected_rows_none()
     from zoo.catalog.pairs import get_pair
     from zoo.reports.leaderboard import render
 
-    base = json.loads((BASELINES / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json").read_text())
+    base = load_record(BASELINES / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json")
     rows = []
     for pair_id in ("cifar10-cnn5-d0", "cifar10-cnn5-d0.5"):
         pair = get_pair(pair_id)
-        rows.append(base | {"id": pair_id, "tier": "full", "recipe": pair.recipes["full"].as_dict(),
-                            "study": pair.study.as_dict() if pair.study else None, "correction": pair.correction,
-                            "metrics": base["metrics"] | {"test_accuracy": [84.0, 84.2, 84.4]}})
+        rows.append(base.replace(id=pair_id, tier="full", recipe=pair.recipes["full"].as_dict(),
+                                 study=pair.study.as_dict() if pair.study else None, correction=pair.correction,
+                                 metrics=base.metrics | {"test_accuracy": [84.0, 84.2, 84.4]}))
     text = render("full", "cifar10", "cpu", rows)
     assert "84.74 / 83.73" in text and "best epoch on test" in text and "+0.47" in text  # 84.2 - 83.732
     assert "corrected row: no study figure" in text and "experiments/base_cnn/nodropout" in text
@@ -89,7 +89,7 @@ def test_reports_pool_seeds_exactly_as_the_gate_does(tmp_path):
     write_leaderboards(BASELINES / "quick", tmp_path, tier="quick")
     text = (tmp_path / "quick-mnist-cpu.md").read_text()
     records = [load_record(p) for p in sorted((BASELINES / "quick" / "mnist" / "cpu").glob("*.json"))]
-    pools = seed_spreads([r for r in records if r["kind"] == "pair"])
+    pools = seed_spreads([r for r in records if r.kind == "pair"])
     assert {"test_accuracy", "test_accuracy@data-free"} <= set(pools)
     assert pools["test_accuracy"].sigma < pools["test_accuracy@data-free"].sigma
     for key, family in (("test_accuracy", "rows the gate pools together"),

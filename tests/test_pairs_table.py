@@ -5,6 +5,7 @@ from pathlib import Path
 
 from zoo.catalog.pairs import PAIRS, get_pair, pairs_for
 from zoo.catalog.study import records
+from zoo.records.results import load_record
 from zoo.training.registry import list_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,39 +126,35 @@ def test_partial_data_rows_reuse_the_5pct_rows_and_see_20k_images():
 
 def test_every_committed_baseline_belongs_to_a_benchmark():
     """A row renamed or removed must take its baseline along: an orphan would stand on the leaderboard."""
-    import json
-
     pair_ids = {p.id for p in PAIRS}
     for path in (REPO / "baselines").rglob("*.json"):
-        record = json.loads(path.read_text())
-        if record["kind"] == "pair":
-            assert record["id"] in pair_ids, f"{path}: no row {record['id']!r} in zoo/catalog/pairs.py"
-        assert path.stem == record["id"] and path.parts[-4:-1] == (record["tier"], record["dataset"], record["device"])
+        record = load_record(path)
+        if record.kind == "pair":
+            assert record.id in pair_ids, f"{path}: no row {record.id!r} in zoo/catalog/pairs.py"
+        assert path.stem == record.id and path.parts[-4:-1] == (record.tier, record.dataset, record.device)
 
 
 def test_every_committed_baseline_matches_the_current_recipe():
     """A recipe change must re-record its baselines in the same commit: CI would refuse them as incompatible."""
-    import json
-
     from bench.test_engine_speed import CASES as ENGINE_ROWS
     from bench.test_loader_speedup import CASES as LOADER_ROWS
     from zoo.runs.runner import recipe_hash, timing_recipe_hash
 
     for path in (REPO / "baselines").rglob("*.json"):
-        record = json.loads(path.read_text())
-        tier, kind = record["tier"], record["kind"]
+        record = load_record(path)
+        tier, kind = record.tier, record.kind
         if kind == "pair":
-            expected = recipe_hash(get_pair(record["id"]), tier)
+            expected = recipe_hash(get_pair(record.id), tier)
         elif kind == "engine":
-            row = record["id"].removeprefix("engine-speed-")
+            row = record.id.removeprefix("engine-speed-")
             assert row in ENGINE_ROWS, path
             expected = timing_recipe_hash(get_pair(row), get_pair(row).recipes[tier], "engine-speed")
         elif kind == "loader":
-            pair = get_pair(LOADER_ROWS[record["id"].removeprefix("loader-speedup-")])
+            pair = get_pair(LOADER_ROWS[record.id.removeprefix("loader-speedup-")])
             expected = timing_recipe_hash(pair, pair.recipes[tier].replace(epochs=1), "loader")
         else:
             continue  # inference speed: hashed on the model and batch alone
-        assert record["recipe_hash"] == expected, f"{path} was recorded for another recipe: re-record it"
+        assert record.recipe_hash == expected, f"{path} was recorded for another recipe: re-record it"
 
 
 def test_every_row_names_a_registered_dataset_and_model():
@@ -171,12 +168,11 @@ def test_every_row_names_a_registered_dataset_and_model():
 def test_every_pair_baseline_carries_its_rows_spread_family():
     """The verdicts pool seeds by the record's `spread_family` (no distiller lookup): every committed
     baseline holds the family its row's distiller declares (records before it were migrated)."""
-    from zoo.records.results import load_record
     from zoo.training.distill.registry import spread_family
 
     baselines = [load_record(p) for p in sorted((Path(__file__).resolve().parents[1] / "baselines").rglob("*.json"))]
-    pairs = [b for b in baselines if b["kind"] == "pair"]
+    pairs = [b for b in baselines if b.kind == "pair"]
     assert pairs, "no pair baselines found"
     for b in pairs:
-        assert b["spread_family"] == spread_family(get_pair(b["id"]).recipes[b["tier"]].distill), b["id"]
-    assert {b["id"] for b in pairs if b["spread_family"] == "data-free"} >= {"mnist-mlp800-datafree-top-lr0.01"}
+        assert b.spread_family == spread_family(get_pair(b.id).recipes[b.tier].distill), b.id
+    assert {b.id for b in pairs if b.spread_family == "data-free"} >= {"mnist-mlp800-datafree-top-lr0.01"}

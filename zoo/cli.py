@@ -25,7 +25,7 @@ from pathlib import Path
 
 from zoo.records.history import History, HistoryInputError, default_path
 from zoo.records.io import CorruptFileError, write_json
-from zoo.records.metrics import metric_values
+from zoo.records.record import Record
 from zoo.records.results import project_root
 from zoo.records.store import RecordStore
 from zoo.reports.evidence import table
@@ -45,7 +45,7 @@ class UsageError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------ run sets
-def records_in(folder: Path) -> list[dict]:
+def records_in(folder: Path) -> list[Record]:
     """Every record under a folder (reports skipped); damaged ones are an error naming each file."""
     return RecordStore(folder).listing.complete().records
 
@@ -102,11 +102,11 @@ def _row_history(args, history: History) -> int:
         raise UsageError(f"no run of {args.pair!r} in {history.path}")
     rows = []
     for r in records:
-        m = r["metrics"]
-        rows.append({"session": r["provenance"].get("date", "?")[:19], "commit": (r["provenance"].get("commit") or "?")[:10],
-                     "tier": r["tier"], "machine": r["provenance"].get("device_name", "?"),
-                     "busy": "yes" if r.get("load", {}).get("busy") else "",
-                     "seeds": len(r.get("seeds") or []),
+        m = r.metrics
+        rows.append({"session": r.provenance.get("date", "?")[:19], "commit": (r.provenance.get("commit") or "?")[:10],
+                     "tier": r.tier, "machine": r.provenance.get("device_name", "?"),
+                     "busy": "yes" if r.load.get("busy") else "",
+                     "seeds": len(r.seeds or []),
                      "accuracy %": mean_sd_text(m.get("test_accuracy") or []),
                      "teacher KL": mean_sd_text(m.get("teacher_kl") or [], 5),
                      "train img/s": mean_sd_text(m.get("train_images_per_s") or [], 0)})
@@ -138,10 +138,10 @@ def cmd_compare(args, history: History) -> int:
     rows = []
     for c in results:
         if c.problem:
-            rows.append({"row": c.record["id"], "metric": "", "A": "", "B": "", "change": "", "p": "",
+            rows.append({"row": c.record.id, "metric": "", "A": "", "B": "", "change": "", "p": "",
                          "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120]})
         for f in c.findings:
-            rows.append({"row": c.record["id"], "metric": f.metric, "A": _num(f.measured), "B": _num(f.baseline),
+            rows.append({"row": c.record.id, "metric": f.metric, "A": _num(f.measured), "B": _num(f.baseline),
                          "change": _change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
                          "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
                          "verdict": f.status.upper()})
@@ -180,8 +180,8 @@ def cmd_promote(args, history: History) -> int:
         print(f"nothing promoted; refused:\n{err}", file=sys.stderr)
         return 1
     changes = [{"record": str(store.path(record).relative_to(baselines)), "metric": metric,
-                "before": _summary(metric_values(old or {}, metric)), "after": _summary(metric_values(record, metric))}
-               for record, old in replaced for metric in record["metrics"]]
+                "before": _summary(old.values(metric) if old else None), "after": _summary(record.values(metric))}
+               for record, old in replaced for metric in record.metrics]
     print(f"promoted {len(records)} records of {label} to {baselines} (reason: {args.reason})")
     print(_table(changes, args.format))
     if baselines.resolve() == default_baselines().resolve():
@@ -277,12 +277,12 @@ def cmd_analyze(args, history: History) -> int:
 
 def _load_line(records: list[dict]) -> str:
     """How loaded and how fast the machine was over a session: other processes, busy timings, the probe's rate."""
-    cores = [r["load"]["others_cores"] for r in records if (r.get("load") or {}).get("others_cores") is not None]
-    busy = sum(bool(r["load"].get("busy")) for r in records if r.get("load"))
-    rates = [rate for r in records for values in (r.get("machine_probe") or {}).get("per_s", {}).values()
+    cores = [r.load["others_cores"] for r in records if (r.load or {}).get("others_cores") is not None]
+    busy = sum(bool(r.load.get("busy")) for r in records if r.load)
+    rates = [rate for r in records for values in (r.machine_probe or {}).get("per_s", {}).values()
              for rate in values]
     probe = f"; machine probe {statistics.median(rates):.2f}/s (median)" if rates else ""
-    throttled = [r["load"]["throttled"] for r in records if (r.get("load") or {}).get("throttled") is not None]
+    throttled = [r.load["throttled"] for r in records if (r.load or {}).get("throttled") is not None]
     quota = f"; CPU quota held it back up to {max(throttled):.0%} of a timing" if throttled and max(throttled) else ""
     return (f"other processes: up to {max(cores):.2f} cores; {busy} of {len(records)} timings busy{quota}{probe}"
             if cores else "?")

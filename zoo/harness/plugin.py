@@ -19,6 +19,7 @@ import torch
 
 from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
 from zoo.records.history import History, HistoryInputError
+from zoo.records.record import Record
 from zoo.records.results import project_root, record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
@@ -185,26 +186,26 @@ class Bench:
     def seeds(self, pair: Pair) -> list[int]:
         return parse_seeds(self.config.getoption("--seeds"), pair.recipes[self.tier].seeds)
 
-    def finish(self, record: dict, remeasure: Callable[[], dict] | None = None, min_seeds: int = 0) -> Verdict:
+    def finish(self, record: Record, remeasure: Callable[[], Record] | None = None, min_seeds: int = 0) -> Verdict:
         """Write the record, judge it against its baseline (or store it), and fail/skip the calling test.
 
         A row failing on wall-clock metrics alone is measured once more with `remeasure`, and fails only
         if the rerun fails too. With --update-baselines the record is stored if it is fit to be a
         baseline (`min_seeds`: the row recipe's baseline seeds), else the test fails saying why.
         """
-        path = record_path(self.results_dir, record)
+        path = record_path(self.results_dir, record.key)
         write_record(path, record)
         if self.config.getoption("--update-baselines"):
             try:
                 verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
             except BaselineRefusedError as err:
-                self.verdicts[record["id"]] = Verdict("fail", baseline_file=self.store.path(record), notes=[str(err)])
+                self.verdicts[record.id] = Verdict("fail", baseline_file=self.store.path(record), notes=[str(err)])
                 pytest.fail(str(err), pytrace=False)
         else:
             verdict = self.store.judge(record, path, remeasure)
             if verdict.record is not record:  # a confirming rerun: keep both attempts in the results
                 write_record(path, verdict.record)
-        self.verdicts[record["id"]] = verdict
+        self.verdicts[record.id] = verdict
         for finding in verdict.findings:
             if finding.status in LOUD or finding.timing and finding.status == "ok":  # a passed speed check says how
                 self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
@@ -212,8 +213,8 @@ class Bench:
             pytest.fail(verdict.summary(), pytrace=False)
         if verdict.status == "new":
             if strict_baselines(self.config):
-                pytest.fail(f"NEW {record['id']} under --strict-baselines: {verdict.summary()}", pytrace=False)
-            pytest.skip(f"NEW {record['id']}: {verdict.summary()}")
+                pytest.fail(f"NEW {record.id} under --strict-baselines: {verdict.summary()}", pytrace=False)
+            pytest.skip(f"NEW {record.id}: {verdict.summary()}")
         return verdict
 
 

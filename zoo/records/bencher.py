@@ -14,23 +14,24 @@ from __future__ import annotations
 
 import statistics
 
-from zoo.records.metrics import METRICS, metric_values
+from zoo.records.metrics import METRICS
+from zoo.records.record import Record
 
 MEASURES = {m.name: m.export for m in METRICS.values() if m.export}
 """kdbench metric -> BMF measure slug (the metric table's `export`)."""
 
 
-def benchmark_name(record: dict) -> str:
-    return f"kdbench/{record['tier']}/{record['dataset']}/{record['device']}/{record['id']}"
+def benchmark_name(record: Record) -> str:
+    return f"kdbench/{record.tier}/{record.dataset}/{record.device}/{record.id}"
 
 
-def to_bmf(records: list[dict]) -> dict:
+def to_bmf(records: list[Record]) -> dict:
     """BMF JSON for `records` (a later record of the same row replaces an earlier one)."""
     report: dict[str, dict] = {}
     for record in records:
         measures = {}
         for metric, slug in MEASURES.items():
-            values = [float(v) for v in metric_values(record, metric) or []]
+            values = [float(v) for v in record.values(metric) or []]
             if not values:
                 continue
             metric_value = {"value": statistics.fmean(values)}

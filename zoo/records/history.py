@@ -20,7 +20,7 @@ from contextlib import closing
 from pathlib import Path
 
 from zoo.records.io import sha256_file
-from zoo.records.metrics import metric_values
+from zoo.records.record import Record
 from zoo.records.results import machine_fingerprint, project_root
 from zoo.records.store import RecordFolderError, RecordStore, session_of
 
@@ -95,23 +95,23 @@ class History:
             return added
 
     @staticmethod
-    def _row(record: dict, path: Path, session: str) -> tuple[dict, list[tuple]]:
-        seeds = record.get("seeds") or []
+    def _row(record: Record, path: Path, session: str) -> tuple[dict, list[tuple]]:
+        seeds = record.seeds or []
         samples = []
-        for metric in record["metrics"]:
-            for i, value in enumerate(metric_values(record, metric)):
+        for metric in record.metrics:
+            for i, value in enumerate(record.values(metric)):
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     raise HistoryInputError(f"not ingested, the history is unchanged: {path}: metric {metric!r} "
                                             f"holds {value!r}, not a number")
                 samples.append((metric, i, seeds[i] if i < len(seeds) else None, float(value)))
-        p, load = record["provenance"], record.get("load") or {}
+        p, load = record.provenance, record.load or {}
         return {
             "session": session, "path": str(Path(path).resolve()), "sha256": sha256_file(path),
-            "kind": record["kind"], "bench_id": record["id"], "tier": record["tier"], "dataset": record["dataset"],
-            "device": record["device"], "recipe_hash": record.get("recipe_hash"), "machine": machine_fingerprint(record),
+            "kind": record.kind, "bench_id": record.id, "tier": record.tier, "dataset": record.dataset,
+            "device": record.device, "recipe_hash": record.recipe_hash, "machine": machine_fingerprint(record),
             "commit_sha": p.get("commit"), "dirty": int(bool(p.get("dirty"))), "date": p.get("date") or "",
             "fvcore": p.get("fvcore"), "busy": int(bool(load.get("busy"))),
-            "others_cores": load.get("others_cores"), "record": json.dumps(record),
+            "others_cores": load.get("others_cores"), "record": json.dumps(record.to_json()),
         }, samples
 
     def rebuild(self, roots: list[Path]) -> int:
@@ -157,22 +157,25 @@ class History:
         return [r["session"] for r in self.query(
             "SELECT session, MIN(date) AS d FROM runs GROUP BY session ORDER BY d")]
 
-    def records(self, session: str | None = None, bench_id: str | None = None) -> list[dict]:
+    def records(self, session: str | None = None, bench_id: str | None = None) -> list[Record]:
         """Records, oldest first, optionally of one session and/or one row."""
-        sql, params = "SELECT record FROM runs WHERE 1", []
+        sql, params = "SELECT run, path, record FROM runs WHERE 1", []
         if session is not None:
             sql, params = sql + " AND session = ?", params + [session]
         if bench_id is not None:
             sql, params = sql + " AND bench_id = ?", params + [bench_id]
-        return [json.loads(r["record"]) for r in self.query(sql + " ORDER BY date, run", tuple(params))]
+        return [self._record(r) for r in self.query(sql + " ORDER BY date, run", tuple(params))]
 
-    def latest_records(self) -> list[dict]:
+    def latest_records(self) -> list[Record]:
         """The newest record of each (tier, dataset, device, row) over all sessions."""
         rows = self.query(
-            "SELECT record FROM runs r WHERE run = (SELECT run FROM runs s WHERE s.tier = r.tier AND "
+            "SELECT run, path, record FROM runs r WHERE run = (SELECT run FROM runs s WHERE s.tier = r.tier AND "
             "s.dataset = r.dataset AND s.device = r.device AND s.bench_id = r.bench_id "
             "ORDER BY date DESC, run DESC LIMIT 1)")
-        return [json.loads(r["record"]) for r in rows]
+        return [self._record(r) for r in rows]
+
+    def _record(self, row: sqlite3.Row) -> Record:
+        return Record.from_json(json.loads(row["record"]), f"{self.path} run {row['run']} ({row['path']})")
 
     def series(self, tier: str, dataset: str, device: str, bench_id: str, metric: str) -> list[dict]:
         """One row's metric over sessions, oldest first: session, date, commit, machine, busy, values.

@@ -55,16 +55,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 )}
 
 
-def metric_values(record: dict, name: str) -> list | None:
-    """A record's values of metric `name` as a list (records store a single value, e.g. params, as a scalar);
-    None where the record lacks the metric. The values are as stored: checking them is the caller's."""
-    metrics = record.get("metrics") or {}
-    if name not in metrics:
-        return None
-    raw = metrics[name]
-    return raw if isinstance(raw, list) else [raw]
-
-
 def metric(name: str) -> Metric:
     """The table's entry for `name`; an unknown name is an error that says where metrics are declared."""
     if name not in METRICS:

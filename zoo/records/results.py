@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from zoo.records.io import CorruptFileError, read_json, write_json
-
-SCHEMA = 2
+from zoo.records.io import read_json, write_json
+from zoo.records.record import Record
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -97,56 +96,35 @@ def _version(package: str) -> str | None:
         return None
 
 
-def machine_fingerprint(record: dict) -> str:
+def machine_fingerprint(record: Record) -> str:
     """What absolute timings depend on: processor (or GPU) model and the CPU's identity, cores, threads, torch
     version. A record without the CPU's identity (recorded before it was kept) matches no machine."""
-    p = record.get("provenance", {})
+    p = record.provenance
     return (f"{p.get('device_name', '?')} ({p.get('cpu_id', 'CPU identity not recorded')}), {p.get('cpu_count', '?')} "
             f"cores, {p.get('torch_threads', '?')} threads, torch {p.get('torch', '?')}")
 
 
-def provenance_line(record: dict) -> str:
+def provenance_line(record: Record) -> str:
     """One line naming a record's origin, for failure messages and reports."""
-    p = record.get("provenance", {})
+    p = record.provenance
     commit = (p.get("commit") or "?")[:10] + ("+dirty" if p.get("dirty") else "")
     return (f"{p.get('date', '?')} commit {commit} on {p.get('device_name', '?')} "
-            f"(torch {p.get('torch', '?')}, seeds {record.get('seeds')}, {record.get('dataset')})")
+            f"(torch {p.get('torch', '?')}, seeds {record.seeds}, {record.dataset})")
 
 
-def record_path(root: Path, record: dict) -> Path:
-    """Where a record lives under a results or baselines root: <tier>/<dataset>/<device>/<id>.json."""
-    return Path(root) / record["tier"] / record["dataset"] / record["device"] / f"{record['id']}.json"
-
-
-def baseline_path(root: Path, tier: str, dataset: str, device: str, bench_id: str) -> Path:
+def record_path(root: Path, key: tuple[str, str, str, str]) -> Path:
+    """Where a record of `key` (tier, dataset, device, id; Record.key) lives under a results or baselines root."""
+    tier, dataset, device, bench_id = key
     return Path(root) / tier / dataset / device / f"{bench_id}.json"
 
 
-class IncompatibleBaselineError(ValueError):
-    """A baseline exists but cannot be compared with this run; the message says why and how to fix it."""
+def load_record(path: Path) -> Record:
+    """Read a result or baseline record (Record.from_json: the schema and the fields are checked)."""
+    return Record.from_json(read_json(path), path)
 
 
-def load_record(path: Path) -> dict:
-    """Read a result or baseline record, checking its schema version."""
-    record = read_json(path)
-    if not isinstance(record, dict) or "schema" not in record:
-        raise CorruptFileError(f"{path} is not a kdbench record (no 'schema' field)")
-    if record["schema"] != SCHEMA:
-        raise IncompatibleBaselineError(
-            f"{path} has schema {record['schema']}, this kdbench writes schema {SCHEMA}; "
-            f"re-record it with --update-baselines")
-    missing = [k for k in _REQUIRED if k not in record]
-    if missing or not isinstance(record.get("metrics"), dict):
-        raise CorruptFileError(f"{path} is a damaged kdbench record (missing {missing or ['metrics']}); "
-                               f"restore it from git or re-record it")
-    return record
-
-
-_REQUIRED = ("kind", "id", "tier", "dataset", "device", "metrics", "provenance")
-
-
-def write_record(path: Path, record: dict) -> None:
-    write_json(path, record)
+def write_record(path: Path, record: Record) -> None:
+    write_json(path, record.to_json())
 
 
 def session_results_dir(root: Path, tier: str) -> Path:

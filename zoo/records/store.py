@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from zoo.records.record import Record
 from zoo.records.results import load_record, record_path
 
 RowKey = tuple[str, str, str, str]
@@ -22,12 +23,6 @@ class RecordFolderError(ValueError):
     """A records folder holds damaged or foreign-schema records; the message names each file and the fix."""
 
 
-def row_key(record: dict) -> RowKey:
-    return record["tier"], record["dataset"], record["device"], record["id"]
-
-
-def record_date(record: dict) -> str:
-    return record["provenance"].get("date", "")
 
 
 def layout_root(record_file: Path) -> Path:
@@ -46,11 +41,11 @@ def session_of(path: Path, root: Path) -> str:
 class Listing:
     """The records of a folder as (record, file) pairs in file order, and the files that could not be read."""
 
-    entries: list[tuple[dict, Path]] = field(default_factory=list)
+    entries: list[tuple[Record, Path]] = field(default_factory=list)
     problems: list[tuple[Path, str]] = field(default_factory=list)  # (file, why), one per unreadable file
 
     @property
-    def records(self) -> list[dict]:
+    def records(self) -> list[Record]:
         return [record for record, _ in self.entries]
 
     def complete(self) -> Listing:
@@ -63,16 +58,15 @@ class Listing:
         """Each unreadable file as '<file>: <why>'."""
         return [f"{path}: {why}" for path, why in self.problems]
 
-    def of_kind(self, kind: str) -> list[dict]:
-        return [record for record, _ in self.entries if record["kind"] == kind]
+    def of_kind(self, kind: str) -> list[Record]:
+        return [record for record, _ in self.entries if record.kind == kind]
 
-    def newest(self) -> dict[RowKey, tuple[dict, Path]]:
+    def newest(self) -> dict[RowKey, tuple[Record, Path]]:
         """The newest record of each row (by provenance date; a later file wins a tie)."""
-        newest: dict[RowKey, tuple[dict, Path]] = {}
+        newest: dict[RowKey, tuple[Record, Path]] = {}
         for record, path in self.entries:
-            key = row_key(record)
-            if key not in newest or record_date(record) >= record_date(newest[key][0]):
-                newest[key] = record, path
+            if record.key not in newest or record.date >= newest[record.key][0].date:
+                newest[record.key] = record, path
         return newest
 
 
@@ -109,6 +103,6 @@ class RecordStore:
         return Listing([(r, p) for r, p in listing.entries if p.parent == folder],
                        [(p, why) for p, why in listing.problems if p.parent == folder])
 
-    def path(self, record: dict) -> Path:
+    def path(self, record: Record) -> Path:
         """Where `record` (or the record of its row) lives in this store."""
-        return record_path(self.root, record)
+        return record_path(self.root, record.key)

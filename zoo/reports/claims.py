@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from zoo.records.record import Record
 from zoo.verdicts.gates import seed_spreads
 from zoo.verdicts.stats import mean_std, pooled_std, seeds_needed, welch_one_sided
 
@@ -32,13 +33,13 @@ class Claim:
     detail: str = ""
 
 
-def _acc(record: dict) -> list[float]:
-    return record["metrics"].get("test_accuracy") or []
+def _acc(record: Record) -> list[float]:
+    return record.metrics.get("test_accuracy") or []
 
 
-def _gap(record: dict) -> list[float]:
+def _gap(record: Record) -> list[float]:
     """Per seed: last-epoch training accuracy minus test accuracy (the generalisation gap)."""
-    return [r["epochs"][-1]["train_accuracy"] - r["test_accuracy"] for r in record.get("runs", [])]
+    return [r["epochs"][-1]["train_accuracy"] - r["test_accuracy"] for r in record.runs]
 
 
 def _verdict(a: list[float], b: list[float], claimed: float | None, sigma: float | None, margin: float = 0.0
@@ -61,8 +62,8 @@ def _n(a: list, b: list) -> str:
     return f"{len(a)} vs {len(b)}"
 
 
-def _study_effect(row: dict, control: dict) -> float | None:
-    s, c = row.get("study"), control.get("study")
+def _study_effect(row: Record, control: Record) -> float | None:
+    s, c = row.study, control.study
     if s and c and s.get("best") is not None and c.get("best") is not None:
         return s["best"] - c["best"]
     return None
@@ -70,33 +71,33 @@ def _study_effect(row: dict, control: dict) -> float | None:
 
 def claims(records: list[dict]) -> list[Claim]:
     """Every claim of the poster, tested on one tier's records (all datasets)."""
-    pairs = [r for r in records if r["kind"] == "pair"]
-    by_id = {r["id"]: r for r in pairs}
-    sigma = {d: seed_spreads([r for r in pairs if r["dataset"] == d])["test_accuracy"].sigma
-             for d in {r["dataset"] for r in pairs}}  # pooled as the gate pools it
+    pairs = [r for r in records if r.kind == "pair"]
+    by_id = {r.id: r for r in pairs}
+    sigma = {d: seed_spreads([r for r in pairs if r.dataset == d])["test_accuracy"].sigma
+             for d in {r.dataset for r in pairs}}  # pooled as the gate pools it
     out: list[Claim] = []
-    kd_rows = [(r, by_id[r["control"]]) for r in pairs if r.get("teacher") and r.get("control") in by_id
-               and _acc(r) and _acc(by_id[r["control"]])]
+    kd_rows = [(r, by_id[r.control]) for r in pairs if r.teacher and r.control in by_id
+               and _acc(r) and _acc(by_id[r.control])]
     for row, control in kd_rows:
-        if row["recipe"]["distill"].get("unlabeled"):
+        if row.recipe["distill"].get("unlabeled"):
             continue
-        effect, p, verdict, detail = _verdict(_acc(row), _acc(control), _study_effect(row, control), sigma[row["dataset"]])
-        out.append(Claim("KD beats no-KD", f"{row['id']} vs {control['id']}", effect, p,
+        effect, p, verdict, detail = _verdict(_acc(row), _acc(control), _study_effect(row, control), sigma[row.dataset])
+        out.append(Claim("KD beats no-KD", f"{row.id} vs {control.id}", effect, p,
                          _n(_acc(row), _acc(control)), verdict, detail))
     for row, control in kd_rows:
-        if not row["recipe"]["distill"].get("unlabeled"):
+        if not row.recipe["distill"].get("unlabeled"):
             continue
-        effect, p, verdict, detail = _verdict(_acc(row), _acc(control), None, sigma[row["dataset"]], UNLABELED_MARGIN)
+        effect, p, verdict, detail = _verdict(_acc(row), _acc(control), None, sigma[row.dataset], UNLABELED_MARGIN)
         out.append(Claim(f"unlabeled KD approaches labeled (within {UNLABELED_MARGIN} pt)",
-                         f"{row['id']} vs {control['id']}", effect, p, _n(_acc(row), _acc(control)), verdict, detail))
+                         f"{row.id} vs {control.id}", effect, p, _n(_acc(row), _acc(control)), verdict, detail))
     out.append(_teacher_ranking(by_id, sigma.get("cifar10")))
     for row, control in kd_rows:
-        if row["recipe"]["augment"] != control["recipe"]["augment"] or not _gap(row) or not _gap(control):
+        if row.recipe["augment"] != control.recipe["augment"] or not _gap(row) or not _gap(control):
             continue
         effect, p, verdict, detail = _verdict(_gap(control), _gap(row), None,
                                               pooled_std([_gap(control), _gap(row)])[0])
         out.append(Claim("dark knowledge regularises: KD narrows the train-test gap (pt)",
-                         f"{row['id']} vs {control['id']}", effect, p, _n(_gap(row), _gap(control)), verdict, detail))
+                         f"{row.id} vs {control.id}", effect, p, _n(_gap(row), _gap(control)), verdict, detail))
     return out
 
 

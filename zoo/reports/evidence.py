@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from zoo.records.record import Record
 from zoo.records.results import project_root
 from zoo.verdicts.baselines import compare_sets
 from zoo.verdicts.thresholds import load_thresholds
@@ -22,7 +23,7 @@ def table(rows: list[dict], fmt: str = "github") -> str:
     return tabulate(rows, headers="keys", tablefmt=fmt, disable_numparse=True) if rows else "(nothing)"
 
 
-def aa_report(runs: dict[str, list[dict]], baselines: list[dict], loads: dict[str, str]) -> str:
+def aa_report(runs: dict[str, list[Record]], baselines: list[Record], loads: dict[str, str]) -> str:
     """Unchanged reruns (session -> records) against the baselines: spread and alarms per metric."""
     means: dict[tuple, list[float]] = defaultdict(list)
     ratios: dict[str, list[float]] = defaultdict(list)
@@ -73,7 +74,7 @@ def _range(values: list[float] | None) -> str:
     return f"{min(values):.2f}-{max(values):.2f}" if values else ""
 
 
-def sensitivity_report(injections: dict[str, list[dict]], baselines: list[dict]) -> str:
+def sensitivity_report(injections: dict[str, list[Record]], baselines: list[Record]) -> str:
     """Runs with an injected fault (name -> records) against the baselines: caught = the row fails."""
     rows = []
     for name, records in injections.items():
@@ -105,21 +106,21 @@ def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
     rows = []
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for b in baselines:
-        if b["tier"] == tier and b["kind"] == "pair":
-            groups[(b["dataset"], b["device"])].append(b)
+        if b.tier == tier and b.kind == "pair":
+            groups[(b.dataset, b.device)].append(b)
     for (dataset, _device), records in sorted(groups.items()):
         pools = seed_spreads(records)
         for b in records:
             pool = row_pool(pools, "test_accuracy", b)
-            if not b["metrics"].get("test_accuracy") or pool is None or pool.sigma is None:
+            if not b.metrics.get("test_accuracy") or pool is None or pool.sigma is None:
                 continue
-            n_run, n_base = get_pair(b["id"]).recipes[tier].seeds, len(b["metrics"]["test_accuracy"])
+            n_run, n_base = get_pair(b.id).recipes[tier].seeds, len(b.metrics["test_accuracy"])
             found = max(0.1, detectable_drop(pool.sigma * (1 / n_run + 1 / n_base) ** 0.5, pool.df))
             target = TARGETS.get(dataset)
             needed = next((n for n in range(2, 1000)
                            if detectable_drop(pool.sigma * (2 / n) ** 0.5, pool.df) <= target), None) if target else None
-            per_seed = b["summary"]["train_seconds"] / max(1, len(b["seeds"]))
-            rows.append({"row": b["id"], "dataset": dataset, "seeds run/baseline": f"{n_run}/{n_base}",
+            per_seed = b.summary["train_seconds"] / max(1, len(b.seeds))
+            rows.append({"row": b.id, "dataset": dataset, "seeds run/baseline": f"{n_run}/{n_base}",
                          "pooled sd (pt)": f"{pool.sigma:.3f} [df {pool.df}]", "detectable drop (pt)": f"{found:.2f}",
                          "target": "" if target is None else f"{target:g}",
                          "met": "" if target is None else ("yes" if found <= target else "no"),

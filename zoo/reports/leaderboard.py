@@ -13,6 +13,7 @@ import pandas as pd
 from zoo.catalog.pairs import PAIRS
 from zoo.records.history import History
 from zoo.records.io import write_text
+from zoo.records.record import Record
 from zoo.records.results import provenance_line
 from zoo.records.store import RecordStore
 from zoo.reports.claims import render_claims
@@ -37,19 +38,19 @@ def latest_records(root: Path) -> tuple[list[dict], list[str]]:
     return [record for record, _ in newest.values()], skipped
 
 
-def _accuracy(record: dict) -> list[float]:
-    metrics = record["metrics"]
+def _accuracy(record: Record) -> list[float]:
+    metrics = record.metrics
     return metrics.get("test_accuracy") or metrics.get("test_accuracy_ungated") or []
 
 
-def runs_study_recipe(record: dict) -> bool:
+def runs_study_recipe(record: Record) -> bool:
     """Whether the row ran the study's own recipe (its full tier): only then is the study's figure shown."""
-    return record["recipe"].get("schedule_name") == "study"
+    return record.recipe.get("schedule_name") == "study"
 
 
-def _study_columns(record: dict, mean: float) -> dict:
-    study, show = record.get("study"), runs_study_recipe(record)
-    if record.get("correction"):
+def _study_columns(record: Record, mean: float) -> dict:
+    study, show = record.study, runs_study_recipe(record)
+    if record.correction:
         text = "corrected row: no study figure"
         return {"study best / last": text, "selection": "", "kdbench − study last": ""}
     if not study or not show:
@@ -61,43 +62,43 @@ def _study_columns(record: dict, mean: float) -> dict:
 
 
 def pair_table(records: list[dict]) -> pd.DataFrame:
-    by_id = {r["id"]: r for r in records}
+    by_id = {r.id: r for r in records}
     with_study = any(runs_study_recipe(r) for r in records)
     rows = []
     for r in records:
         acc = _accuracy(r)
         mean, sd = mean_std(acc)
         delta = ""
-        control = by_id.get(r.get("control") or "")
-        if r["teacher"] and control and r["metrics"].get("test_accuracy"):  # not for smoke rows
+        control = by_id.get(r.control or "")
+        if r.teacher and control and r.metrics.get("test_accuracy"):  # not for smoke rows
             c_acc = _accuracy(control)
             p = welch(acc, c_acc)
             delta = f"{mean - mean_std(c_acc)[0]:+.2f}" + (f" (p={p:.2g})" if p is not None else " (n<2)")
         accuracy = f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}"
-        if "train_loss_drop" in r["metrics"]:  # smoke run: the loss is what it shows, not accuracy
-            accuracy = f"smoke: loss fell {min(r['metrics']['train_loss_drop']):.2f}"
+        if "train_loss_drop" in r.metrics:  # smoke run: the loss is what it shows, not accuracy
+            accuracy = f"smoke: loss fell {min(r.metrics['train_loss_drop']):.2f}"
         row = {
-            "pair": r["id"],
-            "teacher": r["teacher"] or "",
-            "student": r["student"],
+            "pair": r.id,
+            "teacher": r.teacher or "",
+            "student": r.student,
             "accuracy % (mean ± sd)": accuracy,
             "n": len(acc),
             "Δ vs no-KD": delta,
         }
-        if any(x.get("plain_kd") for x in records):
-            row["Δ vs plain KD"] = _versus_plain_kd(acc, by_id.get(r.get("plain_kd") or ""))
+        if any(x.plain_kd for x in records):
+            row["Δ vs plain KD"] = _versus_plain_kd(acc, by_id.get(r.plain_kd or ""))
         if with_study:
             row |= _study_columns(r, mean)
         rows.append(row | {
-            "params": f"{r['metrics']['params']:,}",
-            "GMACs": f"{r['metrics']['gmacs']:.4f}",
-            "train img/s": f"{r['summary']['train_images_per_s']:.0f}",
-            "train time": f"{r['summary']['train_seconds'] / 60:.1f} min",
+            "params": f"{r.metrics['params']:,}",
+            "GMACs": f"{r.metrics['gmacs']:.4f}",
+            "train img/s": f"{r.summary['train_images_per_s']:.0f}",
+            "train time": f"{r.summary['train_seconds'] / 60:.1f} min",
         })
     return pd.DataFrame(rows)
 
 
-def _versus_plain_kd(acc: list[float], plain: dict | None) -> str:
+def _versus_plain_kd(acc: list[float], plain: Record | None) -> str:
     """A distiller row's gain over its Hinton-KD row: delta, Welch's p and the smallest gain this n detects."""
     if plain is None or not acc:
         return ""
@@ -110,34 +111,34 @@ def _versus_plain_kd(acc: list[float], plain: dict | None) -> str:
 
 def speed_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "model": r["student"], "batch": r["recipe"]["batch"],
-        "images/s": f"{r['summary']['images_per_s']:.0f}", "latency (ms/batch)": f"{r['summary']['latency_ms']:.2f}",
+        "model": r.student, "batch": r.recipe["batch"],
+        "images/s": f"{r.summary['images_per_s']:.0f}", "latency (ms/batch)": f"{r.summary['latency_ms']:.2f}",
     } for r in records])
 
 
 def loader_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "model": r["student"], "train images": f"{r['summary']['images']:g} of the training set, 1 epoch",
-        "kdbench img/s": f"{r['summary']['kdbench_images_per_s']:.0f}",
-        "naive DataLoader img/s": f"{r['summary']['naive_images_per_s']:.0f}",
-        "speed-up": f"x{r['metrics']['loader_speedup'][0]:.2f}",
+        "model": r.student, "train images": f"{r.summary['images']:g} of the training set, 1 epoch",
+        "kdbench img/s": f"{r.summary['kdbench_images_per_s']:.0f}",
+        "naive DataLoader img/s": f"{r.summary['naive_images_per_s']:.0f}",
+        "speed-up": f"x{r.metrics['loader_speedup'][0]:.2f}",
     } for r in records])
 
 
 def engine_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "row timed": r["id"].removeprefix("engine-speed-"), "images": r["summary"]["images"],
-        "engine img/s": f"{r['summary']['engine_images_per_s']:.0f}",
-        "plain loop img/s": f"{r['summary']['plain_images_per_s']:.0f}",
-        "ratio (median of rounds)": f"{r['metrics']['engine_speed_ratio'][0]:.3f}",
+        "row timed": r.id.removeprefix("engine-speed-"), "images": r.summary["images"],
+        "engine img/s": f"{r.summary['engine_images_per_s']:.0f}",
+        "plain loop img/s": f"{r.summary['plain_images_per_s']:.0f}",
+        "ratio (median of rounds)": f"{r.metrics['engine_speed_ratio'][0]:.3f}",
     } for r in records])
 
 
 def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
-    pairs = [r for r in records if r["kind"] == "pair"]
-    speed = [r for r in records if r["kind"] == "speed"]
-    loader = [r for r in records if r["kind"] == "loader"]
-    engine = [r for r in records if r["kind"] == "engine"]
+    pairs = [r for r in records if r.kind == "pair"]
+    speed = [r for r in records if r.kind == "speed"]
+    loader = [r for r in records if r.kind == "loader"]
+    engine = [r for r in records if r.kind == "engine"]
     lines = [f"# kdbench leaderboard: {tier} tier, {dataset}, {device}", "",
              "Generated by `zoo.reports.leaderboard` from result records; do not edit. Accuracy is exact test accuracy "
              "of the last epoch (no selection on the test set), mean ± sample sd over seeds. Δ is against the "
@@ -148,24 +149,24 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
                   "(what the poster printed), *last* its last epoch, which is what kdbench's mean compares "
                   "with. *Selection* says how the study picked the figure. Corrected rows change the study's "
                   "recipe on purpose and stand beside no study figure. Never gated on.", ""]
-    elif any(r.get("study") for r in pairs):
+    elif any(r.study for r in pairs):
         lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
     if pairs:
         lines += [pair_table(pairs).to_markdown(index=False, disable_numparse=True), ""]
         lines += accuracy_pool_lines(pairs)
-        lines += ["Sources:", *[f"- {r['id']}: {provenance_line(r)}" for r in pairs], ""]
-        records_used = [f"- {r['id']}: `{r['study']['record']}`" for r in pairs
-                        if r.get("study") and runs_study_recipe(r) and not r.get("correction")]
+        lines += ["Sources:", *[f"- {r.id}: {provenance_line(r)}" for r in pairs], ""]
+        records_used = [f"- {r.id}: `{r.study['record']}`" for r in pairs
+                        if r.study and runs_study_recipe(r) and not r.correction]
         if records_used:
             lines += ["Study records:", *records_used, ""]
-        notes = [f"- {r['id']}: " + "; ".join(t for t in (f"corrected: {r['correction']}" if r.get("correction") else "",
-                                                            r.get("note", "")) if t)
-                 for r in pairs if r.get("note") or r.get("correction")]
+        notes = [f"- {r.id}: " + "; ".join(t for t in (f"corrected: {r.correction}" if r.correction else "",
+                                                            r.note) if t)
+                 for r in pairs if r.note or r.correction]
         if notes:
             lines += ["Notes:", *notes, ""]
     if speed:
         lines += ["## Inference speed", "", speed_table(speed).to_markdown(index=False, disable_numparse=True), "",
-                  f"Measured on {speed[0]['provenance']['device_name']} by pytest-benchmark (median of rounds).", ""]
+                  f"Measured on {speed[0].provenance['device_name']} by pytest-benchmark (median of rounds).", ""]
     if engine:
         lines += ["## Training engine against a plain PyTorch loop (same run, interleaved rounds)", "",
                   engine_table(engine).to_markdown(index=False, disable_numparse=True), ""]
@@ -183,7 +184,7 @@ def accuracy_pool_lines(pairs: list[dict]) -> list[str]:
         metric, _, family = key.partition("@")
         if metric != "test_accuracy" or pool.sigma is None:
             continue
-        n = max(len(r["metrics"]["test_accuracy"]) for r in pairs if r["id"] in pool.rows)
+        n = max(len(r.metrics["test_accuracy"]) for r in pairs if r.id in pool.rows)
         which = f"the {family} rows, which the gate pools apart" if family else "the rows the gate pools together"
         lines += [f"Pooled seed sd of {which}: {pool.sigma:.3f} pt (df {pool.df}; {pool.describe()}). With {n} "
                   f"seeds per arm a difference of {minimum_detectable_effect(pool.sigma, n):.2f} pt is detected "
@@ -198,16 +199,16 @@ def trend_section(history: History, key: tuple, records: list[dict]) -> str:
     """Each pair row's accuracy over the sessions in the history, and the change points found in it."""
     from zoo.verdicts.drift import seed_noise, steps
 
-    pools = seed_spreads([r for r in records if r["kind"] == "pair"])
+    pools = seed_spreads([r for r in records if r.kind == "pair"])
     rows = []
     for r in records:
-        if r["kind"] != "pair" or not r["metrics"].get("test_accuracy"):
+        if r.kind != "pair" or not r.metrics.get("test_accuracy"):
             continue
-        points = history.series(*key, r["id"], "test_accuracy")
+        points = history.series(*key, r.id, "test_accuracy")
         means = [mean_std(p["values"])[0] for p in points]
         pool = row_pool(pools, "test_accuracy", r)
         found = steps(points, seed_noise(pool.sigma if pool else None, points))
-        rows.append({"pair": r["id"], "sessions": len(points), "first": f"{means[0]:.2f}",
+        rows.append({"pair": r.id, "sessions": len(points), "first": f"{means[0]:.2f}",
                      "latest": f"{means[-1]:.2f}", "range": f"{min(means):.2f} – {max(means):.2f}",
                      "change points": "; ".join(f"{s.change:+.2f} pt from {s.session}" for s in found) or "none"})
     if not rows:
@@ -229,7 +230,7 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
     if Path(source).is_file():  # the history store: the newest record of each row, and its trends
         history = History(source)
         current = {p.id for p in PAIRS}  # rows since renamed or removed stay in the history, not on the board
-        records, skipped = [r for r in history.latest_records() if r["kind"] != "pair" or r["id"] in current], []
+        records, skipped = [r for r in history.latest_records() if r.kind != "pair" or r.id in current], []
     elif Path(source).is_dir():
         history = None
         records, skipped = latest_records(source)
@@ -237,14 +238,14 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
         raise LeaderboardSourceError(f"{source} is neither a history store nor a folder of result records")
     groups: dict[tuple, list] = defaultdict(list)
     for record in records:
-        if tier is None or record["tier"] == tier:
-            groups[(record["tier"], record["dataset"], record["device"])].append(record)
+        if tier is None or record.tier == tier:
+            groups[(record.tier, record.dataset, record.device)].append(record)
     if not groups:
         raise LeaderboardSourceError(f"{source} holds no readable record{f' of the {tier!r} tier' if tier else ''}"
                                      f"{f' ({len(skipped)} skipped)' if skipped else ''}")
     written = []
     for (t, dataset, device), records in sorted(groups.items()):
-        records.sort(key=lambda r: (r["kind"], _TABLE_ORDER.get(r["id"], len(_TABLE_ORDER)), r["id"]))
+        records.sort(key=lambda r: (r.kind, _TABLE_ORDER.get(r.id, len(_TABLE_ORDER)), r.id))
         path = Path(out) / f"{t}-{dataset}-{device}.md"
         text = render(t, dataset, device, records)
         if history is not None:

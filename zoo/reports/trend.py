@@ -109,13 +109,13 @@ def throughput_plot(history: History, tier: str, device: str, groups: dict[tuple
 
 
 def kd_gain_plot(records: list[dict], tier: str, device: str, out: Path) -> Path | None:
-    by_id = {r["id"]: r for r in records}
+    by_id = {r.id: r for r in records}
     gains = []
     for r in records:
-        control = by_id.get(r.get("control") or "")
-        acc, c_acc = r["metrics"].get("test_accuracy"), (control or {}).get("metrics", {}).get("test_accuracy")
-        if r.get("teacher") and acc and c_acc and (ci := difference_ci(acc, c_acc)):
-            gains.append((r["id"], *ci))
+        control = by_id.get(r.control or "")
+        acc, c_acc = r.metrics.get("test_accuracy"), control.metrics.get("test_accuracy") if control else None
+        if r.teacher and acc and c_acc and (ci := difference_ci(acc, c_acc)):
+            gains.append((r.id, *ci))
     if not gains:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(gains) + 1.2))
@@ -139,13 +139,13 @@ def write_trends(history: History, out: Path, baselines_root: Path | None = None
     for key, ids in sorted(groups.items()):
         pairs = store.group(*key).complete().of_kind("pair") if store else []
         sigma = seed_spreads(pairs)["test_accuracy"].sigma if pairs else None
-        means = {b["id"]: statistics.fmean(b["metrics"]["test_accuracy"]) for b in pairs
-                 if b["metrics"].get("test_accuracy")}
+        means = {b.id: statistics.fmean(b.metrics["test_accuracy"]) for b in pairs
+                 if b.metrics.get("test_accuracy")}
         written.append(accuracy_plot(history, key, ids, sigma, means, out))
     current = {i for ids in groups.values() for i in ids}
-    latest = [r for r in history.latest_records() if r["id"] in current]
+    latest = [r for r in history.latest_records() if r.id in current]
     for tier, device in sorted({(k[0], k[2]) for k in groups}):
         written.append(throughput_plot(history, tier, device, groups, out))
-        written.append(kd_gain_plot([r for r in latest if r["tier"] == tier and r["device"] == device
-                                     and r["kind"] == "pair"], tier, device, out))
+        written.append(kd_gain_plot([r for r in latest if r.tier == tier and r.device == device
+                                     and r.kind == "pair"], tier, device, out))
     return [p for p in written if p is not None]

@@ -19,7 +19,7 @@ from filelock import FileLock
 
 from zoo import training
 from zoo.catalog.pairs import Pair, get_pair
-from zoo.catalog.recipes import stable_hash
+from zoo.catalog.recipes import Recipe, stable_hash
 from zoo.measure.costs import (
     LoadMonitor,
     MachineLoad,
@@ -32,7 +32,8 @@ from zoo.measure.costs import (
 )
 from zoo.records.io import CorruptFileError, load_tensors, read_json, save_tensors, sha256_file, write_json
 from zoo.records.logits import TEST_LOGITS, write_logits
-from zoo.records.results import SCHEMA, provenance, record_path
+from zoo.records.record import Record
+from zoo.records.results import provenance, record_path
 from zoo.training.data import TensorData, load_dataset
 from zoo.training.distill.registry import spread_family
 from zoo.training.engine import TrainOptions, evaluate, seed_everything, test_indices, train
@@ -175,7 +176,7 @@ def reevaluate(model: nn.Module, pair: Pair, tier: str, report: dict, session: S
                      "test_total": len(labels), "cached_test_accuracy": report["test_accuracy"], TEST_LOGITS: logits}
 
 
-def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
+def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> Record:
     """Run `pair` for `seeds` and return its result record (provenance added by the caller's session)."""
     if not seeds:
         raise ValueError(f"{pair.id}: no seeds to run")
@@ -203,43 +204,23 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> dict:
     test_y = data.test_y[test_indices(data, recipe)]
     load = combine_loads([MachineLoad(r["load"]["others_cores"], r["load"]["seconds"], r["load"].get("throttled"))
                           for r in fresh])
-    return {
-        "schema": SCHEMA,
-        "kind": "pair",
-        "id": pair.id,
-        "tier": tier,
-        "dataset": pair.dataset,
-        "dataset_fingerprint": data.fingerprint,
-        "dataset_source": data.source,
-        "device": device.type,
-        "switches": session.switches,
-        "student": str(pair.student),
-        "teacher": pair.teacher.get(tier),
-        "control": pair.control,
-        "scheme": pair.scheme,
-        "plain_kd": pair.plain_kd,
-        "study": pair.study.as_dict() if pair.study else None,
-        "correction": pair.correction,
-        "note": pair.note,
-        "recipe": recipe.as_dict(),
-        "recipe_hash": recipe_hash(pair, tier),
-        "spread_family": spread_family(recipe.distill),
-        "code_version": CODE_VERSION,
-        "seeds": list(seeds),
-        "metrics": metrics,
-        "measured_now": sorted(metrics),
-        "carried_from_cache": carried,
-        "load": load.as_dict(),
-        "machine_probe": probe_record(session, {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
-                                      if fresh else {}),
-        "summary": {"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
-                    "train_seconds": sum(r["train_seconds"] for r in runs),
-                    "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
-                    "peak_memory_mib": peak_memory_mib(device)},
-        "unsupported_ops": unsupported,
-        "runs": runs,
-        "provenance": session.provenance(),
-    } | _store_logits(pair, tier, seeds, logits, test_y, session)
+    return Record(
+        kind="pair", id=pair.id, tier=tier, dataset=pair.dataset, device=device.type,
+        dataset_fingerprint=data.fingerprint, dataset_source=data.source, switches=session.switches,
+        student=str(pair.student), teacher=pair.teacher.get(tier), control=pair.control, scheme=pair.scheme,
+        plain_kd=pair.plain_kd, study=pair.study.as_dict() if pair.study else None, correction=pair.correction,
+        note=pair.note, recipe=recipe.as_dict(), recipe_hash=recipe_hash(pair, tier),
+        spread_family=spread_family(recipe.distill), code_version=CODE_VERSION, seeds=list(seeds),
+        metrics=metrics, measured_now=sorted(metrics), carried_from_cache=carried, load=load.as_dict(),
+        machine_probe=probe_record(session, {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
+                                   if fresh else {}),
+        summary={"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
+                 "train_seconds": sum(r["train_seconds"] for r in runs),
+                 "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
+                 "peak_memory_mib": peak_memory_mib(device)},
+        unsupported_ops=unsupported, runs=runs, provenance=session.provenance(),
+        test_logits=_store_logits(pair, tier, seeds, logits, test_y, session),
+    )
 
 
 OMISSION_METRICS = {"omitted_class_accuracy": "class_accuracy", "omitted_class_accuracy_corrected":
@@ -251,12 +232,12 @@ OMISSION_METRICS = {"omitted_class_accuracy": "class_accuracy", "omitted_class_a
 
 
 def _store_logits(pair: Pair, tier: str, seeds: list[int], logits: list[torch.Tensor], labels: torch.Tensor,
-                  session: Session) -> dict:
-    """Every seed's test logits written beside the row's record (zoo.records.logits); the record's reference."""
+                  session: Session) -> dict | None:
+    """Every seed's test logits written beside the row's record (zoo.records.logits); the record's reference to
+    them (None without an outputs folder)."""
     if session.outputs_dir is None:
-        return {}
-    record_file = record_path(session.outputs_dir, {"tier": tier, "dataset": pair.dataset,
-                                                    "device": session.opts.device.type, "id": pair.id})
+        return None
+    record_file = record_path(session.outputs_dir, (tier, pair.dataset, session.opts.device.type, pair.id))
     return write_logits(record_file, seeds, logits, labels)
 
 
@@ -298,29 +279,36 @@ def probe_record(session: Session, per_s: dict[str, list[float]]) -> dict:
 
 
 def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,
-                 probe_per_s: float, tier: str, session: Session) -> dict:
+                 probe_per_s: float, tier: str, session: Session) -> Record:
     """Result record of an inference benchmark: images/s at `batch`, and the probe's rate around its timing."""
     device = session.opts.device
     images_per_s = batch / seconds_per_batch
     metric = "latency_images_per_s" if batch == 1 else "infer_images_per_s"
-    return {
-        "schema": SCHEMA,
-        "kind": "speed",
-        "id": f"infer-{spec.slug}-b{batch}",
-        "tier": tier,
-        "dataset": dataset,
-        "dataset_fingerprint": session.dataset(dataset).fingerprint,
-        "device": device.type,
-        "switches": session.switches,
-        "student": str(spec),
-        "recipe": {"batch": batch},
-        "recipe_hash": stable_hash(spec, batch),
-        "code_version": CODE_VERSION,
-        "seeds": [],
-        "metrics": {metric: [images_per_s]},
-        "load": load.as_dict(),
-        "machine_probe": probe_record(session, {metric: [probe_per_s]}),
-        "summary": {"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
-                    "peak_memory_mib": peak_memory_mib(device)},
-        "provenance": session.provenance(),
-    }
+    return Record(
+        kind="speed", id=f"infer-{spec.slug}-b{batch}", tier=tier, dataset=dataset, device=device.type,
+        dataset_fingerprint=session.dataset(dataset).fingerprint, switches=session.switches, student=str(spec),
+        recipe={"batch": batch}, recipe_hash=stable_hash(spec, batch), code_version=CODE_VERSION,
+        metrics={metric: [images_per_s]}, load=load.as_dict(),
+        machine_probe=probe_record(session, {metric: [probe_per_s]}),
+        summary={"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
+                 "peak_memory_mib": peak_memory_mib(device)},
+        provenance=session.provenance(),
+    )
+
+
+_TIMED = {"engine": "engine-speed", "loader": "loader"}
+"""A timing record's kind -> what its recipe hash says it measures (kept as the committed baselines hash it)."""
+
+
+def timing_record(kind: str, bench_id: str, pair: Pair, recipe: Recipe, tier: str, session: Session,
+                  metrics: dict[str, list[float]], load: MachineLoad, summary: dict, seeds: tuple[int, ...] = (),
+                  device: str | None = None) -> Record:
+    """Result record of a timing benchmark of `pair`'s training by `recipe` ("engine": the engine against a
+    plain loop; "loader": the data path against a per-sample DataLoader), both sides timed in the same run."""
+    return Record(
+        kind=kind, id=bench_id, tier=tier, dataset=pair.dataset, device=device or session.opts.device.type,
+        dataset_fingerprint=session.dataset(pair.dataset).fingerprint, switches=session.switches,
+        student=str(pair.student), recipe=recipe.as_dict(), recipe_hash=timing_recipe_hash(pair, recipe, _TIMED[kind]),
+        code_version=CODE_VERSION, seeds=list(seeds), metrics=metrics, load=load.as_dict(), summary=summary,
+        provenance=session.provenance(),
+    )

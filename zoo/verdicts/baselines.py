@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.catalog.pairs import UnknownPairError, get_pair
-from zoo.records.results import IncompatibleBaselineError, load_record, write_record
-from zoo.records.store import RecordStore, row_key
+from zoo.records.record import IncompatibleBaselineError, Record
+from zoo.records.results import load_record, write_record
+from zoo.records.store import RecordStore
 from zoo.verdicts.gates import GATED, Finding, compare, ensure_compatible, finite_values, seed_spreads
 from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig
 
@@ -18,7 +19,7 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
     baseline_file: Path | None = None
     notes: list[str] = field(default_factory=list)
-    record: dict | None = None  # the record judged (after a confirming rerun, the rerun's)
+    record: Record | None = None  # the record judged (after a confirming rerun, the rerun's)
 
     @property
     def regressions(self) -> list[Finding]:
@@ -59,21 +60,21 @@ class BaselineStore:
         self.thresholds = thresholds
         self.records = RecordStore(self.root)  # read once per session; `update` starts a fresh listing
 
-    def path(self, record: dict) -> Path:
+    def path(self, record: Record) -> Path:
         return self.records.path(record)
 
-    def load(self, record: dict) -> dict | None:
+    def load(self, record: Record) -> Record | None:
         path = self.path(record)
         return load_record(path) if path.exists() else None
 
-    def spreads(self, record: dict) -> dict:
+    def spreads(self, record: Record) -> dict:
         """Robustly pooled seed spreads over every baseline of the record's tier, dataset and device (a damaged
         baseline in that folder is an error naming it: the pool must not silently lose a row)."""
-        group = self.records.group(record["tier"], record["dataset"], record["device"]).complete()
-        return seed_spreads(group.of_kind(record["kind"]))
+        group = self.records.group(record.tier, record.dataset, record.device).complete()
+        return seed_spreads(group.of_kind(record.kind))
 
-    def judge(self, record: dict, run_file: Path | str = "this run",
-              remeasure: Callable[[], dict] | None = None) -> Verdict:
+    def judge(self, record: Record, run_file: Path | str = "this run",
+              remeasure: Callable[[], Record] | None = None) -> Verdict:
         """Compare `record` with its baseline.
 
         A verdict that fails on wall-clock metrics alone is confirmed first: `remeasure()` measures the
@@ -90,7 +91,7 @@ class BaselineStore:
         findings = compare(record, base, pools, sources, self.thresholds)
         verdict = Verdict(verdict_status(findings), findings, path, record=record)
         if verdict.timing_only and remeasure is not None:
-            rerun = remeasure() | {"first_attempt": {"metrics": record["metrics"], "load": record.get("load")}}
+            rerun = remeasure().replace(first_attempt={"metrics": record.metrics, "load": record.load})
             ensure_compatible(rerun, base, path)
             findings = compare(rerun, base, pools, sources, self.thresholds)
             first = "; ".join(f.message() for f in verdict.regressions)
@@ -98,7 +99,7 @@ class BaselineStore:
                               [f"timing confirmed by a rerun after the first attempt failed: {first}"], rerun)
         return verdict
 
-    def refusal(self, record: dict, min_seeds: int, reason: str | None = None) -> str | None:
+    def refusal(self, record: Record, min_seeds: int, reason: str | None = None) -> str | None:
         """Why `record` may not become a baseline, or None if it may.
 
         Refused: a run whose own checks fail, a gated metric that is missing or not finite, fewer seeds
@@ -108,23 +109,23 @@ class BaselineStore:
         path = self.path(record)
         findings = compare(record, None, {}, {"run": "this run"}, self.thresholds)
         problems = [f.message() for f in findings if f.failing]
-        problems += [f"{record['id']}: {metric} is {values}" for metric in sorted(GATED & set(record["metrics"]))
+        problems += [f"{record.id}: {metric} is {values}" for metric in sorted(GATED & set(record.metrics))
                      if isinstance(values := finite_values(record, metric), str)]
         if problems:
             return f"not stored as a baseline at {path}:\n" + "\n".join(problems)
-        seeds = len(record.get("seeds", []))
+        seeds = len(record.seeds)
         try:
             old = self.load(record)
         except IncompatibleBaselineError:  # another schema: re-recording it is what the error asked for
             old = None
-        needed = max(min_seeds, len(old["seeds"]) if old and old.get("recipe_hash") == record.get("recipe_hash") else 0)
+        needed = max(min_seeds, len(old.seeds) if old and old.recipe_hash == record.recipe_hash else 0)
         if seeds < needed and not reason:
             return (f"not stored as a baseline at {path}: {seeds} seed(s), the row needs {needed} "
                     f"({'its recipe' if needed == min_seeds else 'the baseline it would replace has that many'}). "
                     f"Run with --seeds {needed}, or pass --baseline-reason '...' to store it anyway")
         return None
 
-    def update(self, record: dict, min_seeds: int, reason: str | None = None) -> Verdict:
+    def update(self, record: Record, min_seeds: int, reason: str | None = None) -> Verdict:
         """Store `record` as the baseline if it is fit to be one (see `refusal`), else raise BaselineRefusedError.
 
         `reason` is stored in the record.
@@ -135,15 +136,15 @@ class BaselineStore:
         findings = compare(record, None, {}, {"run": "this run"}, self.thresholds)
         notes = []
         if reason:
-            record = record | {"baseline_reason": reason}
-        if record.get("load", {}).get("busy"):
-            notes.append(f"{record['id']}: its timings ran while other processes used "
-                         f"{record['load']['others_cores']:.2f} cores; they will not gate later runs")
+            record = record.replace(baseline_reason=reason)
+        if record.load.get("busy"):
+            notes.append(f"{record.id}: its timings ran while other processes used "
+                         f"{record.load['others_cores']:.2f} cores; they will not gate later runs")
         write_record(path, record)
         self.records = RecordStore(self.root)
         return Verdict("updated", findings, path, notes, record)
 
-    def promote(self, records: list[dict], reason: str, source: str) -> list[tuple[dict, dict | None]]:
+    def promote(self, records: list[Record], reason: str, source: str) -> list[tuple[Record, Record | None]]:
         """Make `records` (from the run set `source`) the baselines, all or none: each must be fit to be one
         (see `refusal`, with its row recipe's seed count), else BaselineRefusedError names every refusal.
         Returns each record with the baseline it replaced (None for a new row)."""
@@ -153,17 +154,17 @@ class BaselineStore:
         replaced = []
         for record in records:
             old = self.load(record)
-            self.update(record | {"promoted": {"reason": reason, "from": source}}, 0)
+            self.update(record.replace(promoted={"reason": reason, "from": source}), 0)
             replaced.append((record, old))
         return replaced
 
 
-def _baseline_seeds(record: dict) -> int:
+def _baseline_seeds(record: Record) -> int:
     """The seeds a baseline of this row needs (its recipe's), 0 for rows no longer in the table and non-pair records."""
-    if record["kind"] != "pair":
+    if record.kind != "pair":
         return 0
     try:
-        return get_pair(record["id"]).recipes[record["tier"]].baseline_seeds
+        return get_pair(record.id).recipes[record.tier].baseline_seeds
     except UnknownPairError:
         return 0
 
@@ -172,8 +173,8 @@ def _baseline_seeds(record: dict) -> int:
 class RowComparison:
     """One row of run set A judged against the same row of set B (a baseline set or another run)."""
 
-    record: dict
-    base: dict | None
+    record: Record
+    base: Record | None
     findings: list[Finding]
     problem: str = ""  # why it could not be judged: no such row in B, or B measured something else
 
@@ -184,29 +185,28 @@ class RowComparison:
         return verdict_status(self.findings)
 
 
-def compare_sets(runs: list[dict], bases: list[dict], base_source: str = "B",
+def compare_sets(runs: list[Record], bases: list[Record], base_source: str = "B",
                  thresholds: ThresholdConfig = DEFAULT_CONFIG) -> list[RowComparison]:
     """Judge every record of `runs` against the record of the same row in `bases`, with the gates'
     checks and the seed spread pooled over `bases` (as the benchmark session does with its baselines)."""
-    key = row_key
-    by_key = {key(b): b for b in bases}
-    groups: dict[tuple, list[dict]] = {}
+    by_key = {b.key: b for b in bases}
+    groups: dict[tuple, list[Record]] = {}
     for b in bases:
-        groups.setdefault((b["tier"], b["dataset"], b["device"], b["kind"]), []).append(b)
+        groups.setdefault((b.tier, b.dataset, b.device, b.kind), []).append(b)
     pools = {k: seed_spreads(v) for k, v in groups.items()}
     out = []
     for run in runs:
-        base = by_key.get(key(run))
+        base = by_key.get(run.key)
         sources = {"run": "A", "baseline": base_source}
         if base is None:
             out.append(RowComparison(run, None, compare(run, None, {}, sources, thresholds),
-                                     f"no {run['id']} in {base_source}"))
+                                     f"no {run.id} in {base_source}"))
             continue
         try:
             ensure_compatible(run, base, base_source)
         except IncompatibleBaselineError as err:
             out.append(RowComparison(run, base, [], str(err)))
             continue
-        out.append(RowComparison(run, base, compare(run, base, pools[key(run)[:3] + (base["kind"],)], sources,
+        out.append(RowComparison(run, base, compare(run, base, pools[run.key[:3] + (base.kind,)], sources,
                                                     thresholds)))
     return out

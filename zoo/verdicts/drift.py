@@ -90,7 +90,7 @@ def history_drift(history: History, baselines: RecordStore, only: str | None = N
         group = (k["tier"], k["dataset"], k["device"])
         bases = baselines.group(*group).complete().of_kind(k["kind"])
         pools.setdefault(group + (k["kind"],), seed_spreads(bases))
-        row_baseline = next((b for b in bases if b["id"] == k["bench_id"]), {})
+        row_baseline = next((b for b in bases if b.id == k["bench_id"]), None)
         for metric, log in (("test_accuracy", False), ("teacher_kl", True)):
             points = history.series(*group, k["bench_id"], metric)
             pool = row_pool(pools[group + (k["kind"],)], metric, row_baseline)

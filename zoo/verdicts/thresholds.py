@@ -29,10 +29,11 @@ from pathlib import Path
 from zoo.records.metrics import METRICS
 from zoo.verdicts.stats import ALPHA_FAIL, ALPHA_WARN
 
-MIN_TRAIN_RATIO = 0.7  # probe-normalised, same machine: a 1.5x slower training (0.67) fails; under a CPU quota of
-# 1.3 of 2 cores an unchanged quick tier measured 0.77-1.10 per row, so 0.85 (to catch 1.25x) would be false alarms
-MIN_TRAIN_CPU_RATIO = 0.8  # per CPU-second, probe-normalised: 42 unchanged row-runs measured 0.83-1.30, idle and under
-# a quota of 1.3 of 2 cores; torch-slowdown=1.25 0.57-0.86, failing every slowed session (reports/evidence/probe.md)
+MIN_TRAIN_RATIO = 0.6  # probe-normalised wall time, same machine. Unchanged rows measured 0.72-1.31 (idle, under a
+# CPU quota of 1.3 of 2 cores, and in a phase where this VM ran torch 1.35x slower than its numpy probe saw)
+MIN_TRAIN_CPU_RATIO = 0.65  # per CPU-second, probe-normalised: unchanged rows measured 0.73-1.30, the low end in that
+# torch-slow phase (reports/evidence/probe.md); torch-slowdown=1.5 measures 0.59-0.67. A 1.25x slowdown (0.8) lies
+# inside this VM's unchanged range and is not caught per row here; a dedicated machine can set 0.8 ([tool.kdbench])
 MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
 MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
 MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84

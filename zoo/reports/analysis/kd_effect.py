@@ -52,17 +52,17 @@ class PairAnalysis:
 
     @property
     def names(self) -> list[str]:
-        return class_names(self.kd.record["dataset"], self.kd.classes)
+        return class_names(self.kd.record.dataset, self.kd.classes)
 
 
 def _teacher_seed(kd: Run, seed: int) -> int:
-    fixed = kd.record["recipe"].get("teacher_seed")
+    fixed = kd.record.recipe.get("teacher_seed")
     return seed if fixed is None else fixed
 
 
 def analyze_pair(kd: Run, control: Run, teacher: Run) -> PairAnalysis:
     """Compare the KD student with its control and teacher on the seeds both students ran."""
-    if not kd.record["recipe"].get("distill"):
+    if not kd.record.recipe.get("distill"):
         raise AnalysisInputError(f"{kd.id} does not distil: nothing to analyse")
     for other in (control, teacher):
         if not torch.equal(other.labels, kd.labels):
@@ -70,7 +70,7 @@ def analyze_pair(kd: Run, control: Run, teacher: Run) -> PairAnalysis:
     seeds = [s for s in kd.seeds if s in control.seeds]
     if not seeds:
         raise AnalysisInputError(f"{kd.id} (seeds {kd.seeds}) and {control.id} (seeds {control.seeds}) share no seed")
-    temperature = float(kd.record["recipe"]["distill"]["temperature"])
+    temperature = float(kd.record.recipe["distill"]["temperature"])
     labels, classes = kd.labels, kd.classes
     logits = {arm: [] for arm in ARMS}
     for seed in seeds:
@@ -174,7 +174,7 @@ def pair_figure(analysis: PairAnalysis, path: Path) -> Path:
     ax.set_ylabel("accuracy")
     ax.set_title("reliability (15 bins, seeds pooled)", fontsize=9)
     ax.legend(fontsize=8)
-    fig.suptitle(f"{analysis.kd.id}: {analysis.kd.record['tier']} tier, seeds {analysis.seeds}", fontsize=11)
+    fig.suptitle(f"{analysis.kd.id}: {analysis.kd.record.tier} tier, seeds {analysis.seeds}", fontsize=11)
     fig.tight_layout(h_pad=3)
     return save_png(fig, path)
 
@@ -222,7 +222,7 @@ def pair_section(analysis: PairAnalysis, png: str) -> str:
         f"Student with KD `{analysis.kd.id}` against its no-KD control `{analysis.control.id}` and teacher "
         f"`{analysis.teacher.id}`, at the KD row's T = {analysis.temperature:g}; seeds {analysis.seeds}, each "
         f"distilled from teacher seed {_teacher_seed(analysis.kd, analysis.seeds[0])}"
-        f"{'' if analysis.kd.record['recipe'].get('teacher_seed') is not None else ' (its own seed)'}.",
+        f"{'' if analysis.kd.record.recipe.get('teacher_seed') is not None else ' (its own seed)'}.",
         "",
         table(pair_rows(analysis)),
         "",

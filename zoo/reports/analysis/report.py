@@ -13,8 +13,8 @@ from zoo.reports.analysis.scheme_results import alpha_temp_section, omit_class_s
 def default_pairs(runs: dict[str, Run]) -> list[str]:
     """Every distilled row outside the schemes whose control and teacher ran too."""
     return [bench_id for bench_id, run in runs.items()
-            if run.record["recipe"].get("distill") and not run.record.get("scheme")
-            and run.record.get("control") in runs and run.record.get("teacher") in runs]
+            if run.record.recipe.get("distill") and not run.record.scheme
+            and run.record.control in runs and run.record.teacher in runs]
 
 
 def write_analysis(root: Path, out: Path, tier: str = "quick", device: str = "cpu",
@@ -37,7 +37,7 @@ def write_analysis(root: Path, out: Path, tier: str = "quick", device: str = "cp
     for bench_id in pair_ids or default_pairs(runs):
         try:
             kd = run_of(bench_id)
-            control, teacher = run_of(kd.record.get("control")), run_of(kd.record.get("teacher"))
+            control, teacher = run_of(kd.record.control), run_of(kd.record.teacher)
             analysis = analyze_pair(kd, control, teacher)
         except AnalysisInputError as err:
             if pair_ids:

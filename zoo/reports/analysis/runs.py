@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from zoo.records.io import sha256_file
-from zoo.records.logits import TEST_LOGITS, logits_path
+from zoo.records.logits import logits_path
+from zoo.records.record import Record
 from zoo.records.store import Listing, RecordStore
 
 
@@ -21,7 +22,7 @@ class AnalysisInputError(ValueError):
 class Run:
     """One row's run: its record and every seed's test-set logits."""
 
-    record: dict
+    record: Record
     path: Path
     seeds: list[int]
     logits: torch.Tensor  # (seeds, images, classes), float32 (stored as float16 where it fits)
@@ -29,7 +30,7 @@ class Run:
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return self.record.id
 
     @property
     def classes(self) -> int:
@@ -41,12 +42,12 @@ class Run:
         return self.logits[self.seeds.index(seed)]
 
     def metric(self, name: str) -> list[float]:
-        return list(self.record["metrics"].get(name) or [])
+        return list(self.record.metrics.get(name) or [])
 
 
-def load_run(record: dict, path: Path) -> Run:
+def load_run(record: Record, path: Path) -> Run:
     """The run of `record` (read from `path`), its logits checked against the SHA-256 in the record."""
-    ref = record.get(TEST_LOGITS)
+    ref = record.test_logits
     if not ref:
         raise AnalysisInputError(f"{path}: the record stores no test logits (recorded before kdbench kept them, "
                                  f"or a timing benchmark); rerun the row to analyse it")
@@ -67,7 +68,7 @@ def latest_runs(root: Path, tier: str, device: str = "cpu") -> tuple[dict[str, R
     listing = RecordStore(root).listing
     problems = {str(path): line for (path, _), line in zip(listing.problems, listing.problem_lines(), strict=True)}
     with_logits = Listing([(r, p) for r, p in listing.entries
-                           if (r["tier"], r["device"], r["kind"]) == (tier, device, "pair") and TEST_LOGITS in r])
+                           if (r.tier, r.device, r.kind) == (tier, device, "pair") and r.test_logits])
     runs = {}
     for (_, _, _, bench_id), (record, path) in with_logits.newest().items():
         try:

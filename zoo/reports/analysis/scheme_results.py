@@ -23,17 +23,17 @@ from zoo.verdicts.stats import POWER, difference_ci, mean_sd_text, mean_std, min
 
 
 def _in_scheme(runs: dict[str, Run], scheme: str) -> list[Run]:
-    return [run for run in runs.values() if run.record.get("scheme") == scheme]
+    return [run for run in runs.values() if run.record.scheme == scheme]
 
 
 def _seed_values(run: Run, metric: str) -> dict[int, float]:
-    return dict(zip(run.record["seeds"], run.metric(metric)))
+    return dict(zip(run.record.seeds, run.metric(metric)))
 
 
 # ------------------------------------------------------------------------------------------ omit a class
 def _full_transfer_twin(run: Run) -> str | None:
     """The row that runs the same recipe with the whole transfer set."""
-    pair, tier = get_pair(run.id), run.record["tier"]
+    pair, tier = get_pair(run.id), run.record.tier
     whole = pair.recipes[tier].replace(omit_class=None)
     for other in PAIRS:
         recipe = other.recipes.get(tier)
@@ -52,10 +52,10 @@ def omit_class_section(runs: dict[str, Run]) -> str | None:
     """Accuracy on the omitted class: whole transfer set, omitted, omitted and bias-corrected; with seeds."""
     rows, shown = [], set()
     for run in _in_scheme(runs, "omit-class"):
-        cls = run.record["recipe"]["omit_class"]
-        m = run.record["metrics"]
-        temperature = run.record["recipe"]["distill"]["temperature"]
-        for other_id, what in ((run.record.get("control"), "no KD, all labels"),
+        cls = run.record.recipe["omit_class"]
+        m = run.record.metrics
+        temperature = run.record.recipe["distill"]["temperature"]
+        for other_id, what in ((run.record.control, "no KD, all labels"),
                                (_full_transfer_twin(run), "KD, whole transfer set")):
             if other_id in runs and other_id not in shown:
                 shown.add(other_id)
@@ -92,13 +92,13 @@ def partial_data_points(runs: dict[str, Run]) -> list[dict]:
     """Per training fraction: the no-KD and KD accuracies of the partial-data rows that ran."""
     arms: dict[float, dict[str, Run]] = {}
     for run in _in_scheme(runs, "partial-data"):
-        recipe = run.record["recipe"]
+        recipe = run.record.recipe
         arms.setdefault(recipe["train_subset"], {})["kd" if recipe["distill"] else "plain"] = run
     points = []
     for fraction in sorted(arms):
         pair = arms[fraction]
         if {"kd", "plain"} <= set(pair):
-            points.append({"fraction": fraction, "epochs": pair["plain"].record["recipe"]["epochs"],
+            points.append({"fraction": fraction, "epochs": pair["plain"].record.recipe["epochs"],
                            "plain": pair["plain"].metric("test_accuracy"), "kd": pair["kd"].metric("test_accuracy"),
                            "ids": (pair["plain"].id, pair["kd"].id)})
     return points
@@ -168,7 +168,7 @@ def alpha_temp_grid(runs: dict[str, Run]) -> tuple[Run | None, dict[tuple[float,
     """The grid's no-KD control and its cells that ran, keyed by (alpha, T)."""
     control, cells = None, {}
     for run in _in_scheme(runs, "alpha-temp"):
-        distill = run.record["recipe"]["distill"]
+        distill = run.record.recipe["distill"]
         if distill is None:
             control = run
         else:
@@ -178,7 +178,7 @@ def alpha_temp_grid(runs: dict[str, Run]) -> tuple[Run | None, dict[tuple[float,
 
 def selection_bias(cells: dict[tuple, Run], control: Run | None) -> list[dict]:
     """Per seed: the cell picked on validation and on test, each one's test accuracy, and the gap between them."""
-    seeds = sorted(set.intersection(*(set(r.record["seeds"]) for r in cells.values())))
+    seeds = sorted(set.intersection(*(set(r.record.seeds) for r in cells.values())))
     rows = []
     for seed in seeds:
         val = {cell: _seed_values(run, "val_accuracy")[seed] for cell, run in cells.items()}
@@ -187,7 +187,7 @@ def selection_bias(cells: dict[tuple, Run], control: Run | None) -> list[dict]:
         row = {"seed": seed, "picked on validation": by_val, "its test %": test[by_val],
                "picked on test": by_test, "its test % (the study's way)": test[by_test],
                "gap pt": test[by_test] - test[by_val]}
-        if control is not None and seed in control.record["seeds"]:
+        if control is not None and seed in control.record.seeds:
             base = _seed_values(control, "test_accuracy")[seed]
             row |= {"gain, picked on validation": test[by_val] - base, "gain, picked on test": test[by_test] - base}
         rows.append(row)
@@ -219,7 +219,7 @@ def alpha_temp_section(runs: dict[str, Run], out: Path, suffix: str) -> str | No
     return "\n".join([
         "## Alpha x T grid and the selection bias of picking on the test set",
         "",
-        f"The 5% rows' grid with {control.record['recipe']['val_fraction']:.0%} of the training set held out for "
+        f"The 5% rows' grid with {control.record.recipe['val_fraction']:.0%} of the training set held out for "
         f"validation (the control holds out the same split). `{control.id}` is the no-KD control: "
         f"{mean_sd_text(base)} % test." if control else "The grid's no-KD control did not run.",
         "",
