@@ -42,7 +42,7 @@ class Run:
         return self.logits[self.seeds.index(seed)]
 
     def metric(self, name: str) -> list[float]:
-        return list(self.record.metrics.get(name) or [])
+        return self.record.values(name) or []
 
 
 def load_run(record: Record, path: Path) -> Run:
