@@ -7,7 +7,19 @@ from pathlib import Path
 import pytest
 import torch
 
-DATA_ROOT = Path(os.environ.get("KDBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+def _data_root() -> Path:
+    """KDBENCH_DATA; else the data folder beside the checkout; else the cache dir's downloads (a hosted CI runner)."""
+    if os.environ.get("KDBENCH_DATA"):
+        return Path(os.environ["KDBENCH_DATA"])
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    from zoo.training.data import default_cache_dir
+
+    return default_cache_dir() / "downloads"
+
+
+DATA_ROOT = _data_root()
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,8 @@ def test_actionlint_knows_only_the_declared_runner_labels(label, returncode, tmp
 def test_nightly_runs_the_full_tier_into_the_history_and_reports_it():
     triggers, steps = load("nightly.yml")
     assert {"schedule", "workflow_dispatch"} <= set(triggers)
-    assert INSTALL in scripts(steps) and "pytest bench/ --full" in scripts(steps)
+    assert INSTALL in scripts(steps) and "kdbench launch --tier full" in scripts(steps)
+    assert "--timing" in scripts(steps) and "--bootstrap" in scripts(steps)  # speed gated; the first night records
     assert "GITHUB_STEP_SUMMARY" in scripts(steps)
     restore, save = step_using(steps, "actions/cache/restore"), step_using(steps, "actions/cache/save")
     assert restore["with"]["path"] == save["with"]["path"] == "results/history.sqlite"
@@ -96,3 +97,6 @@ def test_ci_runs_the_unit_tests_and_the_quick_tier():
     assert INSTALL in scripts(steps)
     assert "pytest tests/" in scripts(steps) and "pytest bench/" in scripts(steps)
     assert step_using(steps, "actions/upload-artifact")["if"] == "always()"
+    caches = {step["with"]["path"]: step["with"]["key"] for step in steps if step.get("uses", "").startswith("actions/cache@")}
+    assert caches[".kdbench-cache/downloads"] == "${{ steps.data.outputs.key }}"  # keyed by the data's checksums
+    assert "hashFiles('zoo/training/**')" in caches[".kdbench-cache/models"]

@@ -10,6 +10,9 @@
     kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
                                            (sensitivity also: the drop each gated quick row detects)
     kdbench analyze                        dark-knowledge report from the test logits stored with each run
+    kdbench run ROW --seed S --out DIR     one (row, seed, tier) job, resumable from its epoch checkpoints
+    kdbench launch [PATTERN ...] --out DIR rows x seeds (seed counts from power) run here or submitted to Slurm
+    kdbench gather --out DIR               a launch's complete rows judged; rows missing seeds are INCOMPLETE
 
 A run set (A, B, RUN) is a session id from `kdbench history`, `latest` (the newest session),
 `baselines` (the committed baselines) or a folder of result records. The history store is
@@ -23,6 +26,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from zoo.catalog.pairs import UnknownPairError
 from zoo.records.history import History, HistoryInputError, default_path
 from zoo.records.io import CorruptFileError, write_json
 from zoo.records.record import Record
@@ -344,6 +348,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run", nargs="?", default="latest")
     e.add_argument("--out", default=None, help="file (default: standard output)")
     e.set_defaults(handler=cmd_export)
+
+    from zoo.runs.commands import add_parsers
+
+    add_parsers(sub, common, default_baselines)
     return top
 
 
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     history = History(args.db or default_path())
     try:
         return args.handler(args, history)
-    except (UsageError, HistoryInputError, CorruptFileError, ValueError) as err:
+    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError) as err:
         print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
         return 2
 

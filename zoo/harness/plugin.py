@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
+from zoo.measure.costs import SESSION_PID_ENV
 from zoo.records.history import History, HistoryInputError
 from zoo.records.record import Record
 from zoo.records.results import project_root, record_path, session_results_dir, write_record
@@ -233,6 +234,7 @@ def pytest_configure(config):
     ]:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(_RowReports(config), "kdbench-row-reports")
+    os.environ.setdefault(SESSION_PID_ENV, str(os.getpid()))  # xdist workers inherit it: siblings are not load
     tier_of(config)
     thresholds(config)
     parse_seeds(config.getoption("--seeds"), 1)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 import torch.nn as nn
 from threadpoolctl import ThreadpoolController
@@ -84,6 +85,33 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
 
 
+SESSION_PID_ENV = "KDBENCH_SESSION_PID"
+"""The process at the root of this benchmark session (a pytest-xdist controller, a local launch): the processes
+under it are the session's own workers, not other load."""
+
+
+def _session_cpu_seconds() -> dict[int, float]:
+    """CPU seconds so far of each of this session's other processes (the tree under $KDBENCH_SESSION_PID but this
+    process): pytest-xdist's sibling workers, a local launch's sibling jobs. Empty outside such a session."""
+    root = os.environ.get(SESSION_PID_ENV, "")
+    if not root.isdigit():
+        return {}
+    try:
+        tree = psutil.Process(int(root))
+        processes = [tree, *tree.children(recursive=True)]
+    except psutil.Error:
+        return {}
+    seconds = {}
+    for process in processes:
+        if process.pid != os.getpid():
+            try:
+                times = process.cpu_times()
+                seconds[process.pid] = times.user + times.system + times.children_user + times.children_system
+            except psutil.Error:
+                pass
+    return seconds
+
+
 def _throttled_seconds() -> float | None:
     """Seconds a CPU quota (cgroup cpu controller) has held this process's cgroup and its ancestors back so far;
     None where the kernel does not tell. A throttled process runs as on a slower host: fewer CPU-seconds per second."""
@@ -143,6 +171,9 @@ class MachineLoad:
 class LoadMonitor:
     """Context manager measuring other processes' CPU use, and CPU-quota throttling, over its block.
 
+    The session's own processes (SESSION_PID_ENV: sibling xdist workers or launch jobs) are left out: they are
+    the benchmark, not a neighbour.
+
         with LoadMonitor() as load:
             timed_work()
         load.result.busy
@@ -150,6 +181,7 @@ class LoadMonitor:
 
     def __enter__(self) -> LoadMonitor:
         self._start, self._throttled, self._t0 = _cpu_ticks(), _throttled_seconds(), time.perf_counter()
+        self._siblings = _session_cpu_seconds()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -157,7 +189,8 @@ class LoadMonitor:
         others = fraction = None
         if self._start is not None and end is not None and seconds > 0:
             ticks = (end[0] - self._start[0]) - (end[1] - self._start[1])
-            others = max(0.0, ticks / os.sysconf("SC_CLK_TCK") / seconds)
+            siblings = sum(cpu - self._siblings.get(pid, 0.0) for pid, cpu in _session_cpu_seconds().items())
+            others = max(0.0, (ticks / os.sysconf("SC_CLK_TCK") - siblings) / seconds)
         if self._throttled is not None and throttled is not None and seconds > 0:
             fraction = max(0.0, (throttled - self._throttled) / seconds)
         self.result = MachineLoad(others, seconds, fraction)

@@ -85,7 +85,8 @@ def load_tensors(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CorruptFileError(f"{path} is unreadable ({type(err).__name__}: {err}); delete it to rebuild") from err
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CorruptFileError(f"{path} is unreadable ({type(err).__name__}: {first_line}); delete it to rebuild") from err
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

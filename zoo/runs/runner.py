@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from zoo.records.io import CorruptFileError, load_tensors, read_json, save_tenso
 from zoo.records.logits import TEST_LOGITS, write_logits
 from zoo.records.record import Record
 from zoo.records.results import provenance, record_path
+from zoo.training.checkpoint import Checkpointer
 from zoo.training.data import TensorData, load_dataset
 from zoo.training.distill.registry import spread_family
 from zoo.training.engine import TrainOptions, evaluate, seed_everything, test_indices, train
@@ -108,8 +110,13 @@ def run_key(pair: Pair, tier: str, seed: int, session: Session) -> str:
                        CODE_VERSION, session.opts.device.type, torch.__version__, session.switches)
 
 
-def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
-    """Train one seed of a row (its teacher first, from the cache if there) and return model and report."""
+def train_seed(pair: Pair, tier: str, seed: int, session: Session,
+               checkpoint: Path | None = None) -> tuple[nn.Module, dict]:
+    """Train one seed of a row (its teacher first, from the cache if there) and return model and report.
+
+    With `checkpoint`, the run writes a checkpoint there after every epoch and resumes from one it finds
+    (zoo.training.checkpoint); the file is deleted once the run has finished.
+    """
     recipe = pair.recipes[tier]
     teacher = None
     if recipe.distill:
@@ -121,22 +128,29 @@ def train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.M
     seed_everything(seed, session.opts.device)
     model = build_model(pair.student, data.num_classes)
     session.opts.log(f"[{pair.id} seed {seed}] {pair.student} on {pair.dataset}, {recipe.epochs} epochs")
+    checkpointer = Checkpointer(checkpoint, run_key(pair, tier, seed, session)) if checkpoint else None
     probe = session.probe.window()  # sampled before training and after every epoch
     with LoadMonitor() as load:
-        report = train(model, recipe, data, seed, dataclasses.replace(session.opts, between_epochs=probe.sample),
+        report = train(model, recipe, data, seed,
+                       dataclasses.replace(session.opts, between_epochs=probe.sample, checkpoint=checkpointer),
                        teacher=teacher)
     report_dict = report.as_record() | {
         "seed": seed, "from_cache": False, "load": load.result.as_dict(), "probe_per_s": probe.rate,
         "probe_per_cpu_s": probe.cpu_rate,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), TEST_LOGITS: report.test_logits}
+    if checkpointer:
+        checkpointer.clear()
     return model, report_dict
 
 
 def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tuple[nn.Module, dict]:
-    """`train_seed` through the on-disk cache (file-locked, atomic writes: safe across workers).
+    """`train_seed` through the on-disk cache (file-locked, atomic writes: safe across workers and hosts).
 
     A cache entry is used only if its weights match the SHA-256 stored with them; anything else
-    (a damaged, edited or foreign entry) is reported and retrained.
+    (a damaged, edited or foreign entry) is reported and retrained. The lock is an flock(2) on a file
+    beside the entry, which Linux NFS clients carry out as a POSIX lock on the server (flock(2), "NFS
+    details"): two jobs on two hosts sharing the cache train a teacher once. A teacher being trained
+    checkpoints every epoch into its entry's folder, so a killed job's successor resumes it.
     """
     key = run_key(pair, tier, seed, session)
     folder = session.cache_dir / "models" / f"{pair.id}-{tier}-seed{seed}-{key}"
@@ -150,7 +164,8 @@ def cached_train_seed(pair: Pair, tier: str, seed: int, session: Session) -> tup
                 return model, report
             except (CorruptFileError, RuntimeError) as err:
                 session.opts.log(f"[{pair.id} seed {seed}] cache entry unusable ({err}); retraining")
-        model, report = train_seed(pair, tier, seed, session)
+        session.opts.log(f"[{pair.id} seed {seed}] training into the cache {folder} (lock held)")
+        model, report = train_seed(pair, tier, seed, session, checkpoint=folder / "checkpoint.pt")
         save_tensors(weights, {k: v.cpu() for k, v in model.state_dict().items()})
         stored = {k: v for k, v in report.items() if k != TEST_LOGITS}
         write_json(report_file, stored | {"weights_sha256": sha256_file(weights), "cache_entry": str(folder)})
@@ -176,28 +191,69 @@ def reevaluate(model: nn.Module, pair: Pair, tier: str, report: dict, session: S
                      "test_total": len(labels), "cached_test_accuracy": report["test_accuracy"], TEST_LOGITS: logits}
 
 
-def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> Record:
-    """Run `pair` for `seeds` and return its result record (provenance added by the caller's session)."""
-    if not seeds:
-        raise ValueError(f"{pair.id}: no seeds to run")
+@dataclass
+class SeedResult:
+    """One seed of a row, as run: its training report (a Record.runs entry), its test logits, what the
+    trained model costs, and the session it ran in. A row's record is the gather of its seeds (`pair_record`)."""
+
+    report: dict
+    test_logits: torch.Tensor
+    costs: dict  # params, gmacs, unsupported_ops, peak_memory_mib
+    origin: dict  # the provenance of the session that ran it
+    probe: dict  # the machine probe's description (MachineProbe.describe)
+    key: str  # run_key: what determined the trained model (recipe, seed, data, code, switches)
+
+    def to_file(self) -> dict:
+        """Plain JSON-able values and one tensor (torch.load(weights_only=True) reads it back)."""
+        plain = json.loads(json.dumps({"report": self.report, "costs": self.costs, "origin": self.origin,
+                                       "probe": self.probe, "key": self.key}))
+        return plain | {"test_logits": self.test_logits}
+
+    @classmethod
+    def from_file(cls, state: dict) -> SeedResult:
+        return cls(**state)
+
+
+def run_seed(pair: Pair, tier: str, seed: int, session: Session, checkpoint: Path | None = None) -> SeedResult:
+    """Run one seed of `pair`: a teacher row through the cache (re-evaluated now if it came from there), any
+    other row trained now (checkpointed to `checkpoint` if given)."""
     device = session.opts.device
     reset_peak_memory(device)
-    runs, logits = [], []
-    for seed in seeds:
-        if pair.is_teacher_row:
-            model, report = cached_train_seed(pair, tier, seed, session)
-            if report["from_cache"]:
-                report = reevaluate(model, pair, tier, report, session)
-        else:
-            model, report = train_seed(pair, tier, seed, session)
-        logits.append(report.pop(TEST_LOGITS))
-        runs.append(report)
+    if pair.is_teacher_row:
+        model, report = cached_train_seed(pair, tier, seed, session)
+        if report["from_cache"]:
+            report = reevaluate(model, pair, tier, report, session)
+    else:
+        model, report = train_seed(pair, tier, seed, session, checkpoint)
+    gmacs, unsupported = count_gmacs(model, session.dataset(pair.dataset).input_shape)
+    costs = {"params": count_params(model), "gmacs": round(gmacs, 9), "unsupported_ops": unsupported,
+             "peak_memory_mib": peak_memory_mib(device)}
+    logits = report.pop(TEST_LOGITS).float().cpu()
+    return SeedResult(report, logits, costs, session.provenance(), session.probe.describe(),
+                      run_key(pair, tier, seed, session))
+
+
+def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> Record:
+    """Run `pair` for `seeds` in this process and return its result record."""
+    if not seeds:
+        raise ValueError(f"{pair.id}: no seeds to run")
+    return pair_record(pair, tier, [run_seed(pair, tier, seed, session) for seed in seeds], session,
+                       session.provenance())
+
+
+def pair_record(pair: Pair, tier: str, results: list[SeedResult], session: Session, origin: dict) -> Record:
+    """A row's result record from its seeds' results (run here, or gathered from jobs), with provenance `origin`."""
+    if not results:
+        raise ValueError(f"{pair.id}: no seed results to make a record of")
+    device = session.opts.device
+    runs = [r.report for r in results]
+    seeds = [r["seed"] for r in runs]
+    costs = results[-1].costs
     data = session.dataset(pair.dataset)
-    gmacs, unsupported = count_gmacs(model, data.input_shape)
     recipe = pair.recipes[tier]
     fresh = [r for r in runs if not r["from_cache"]]
     speeds = speed_metrics(device)
-    metrics = {"params": count_params(model), "gmacs": round(gmacs, 9)} | seed_metrics(runs, recipe, speeds)
+    metrics = {"params": costs["params"], "gmacs": costs["gmacs"]} | seed_metrics(runs, recipe, speeds)
     carried = {metric: "; ".join(f"seed {r['seed']} trained {r.get('trained_at', '?')}, {metric} {r[metric]:.0f}"
                                  for r in runs if r["from_cache"]) for metric in speeds} if len(fresh) < len(runs) else {}
     acc_mean, acc_std = mean_std([r["test_accuracy"] for r in runs])
@@ -210,16 +266,16 @@ def run_pair(pair: Pair, tier: str, seeds: list[int], session: Session) -> Recor
         student=str(pair.student), teacher=pair.teacher.get(tier), control=pair.control, scheme=pair.scheme,
         plain_kd=pair.plain_kd, study=pair.study.as_dict() if pair.study else None, correction=pair.correction,
         note=pair.note, recipe=recipe.as_dict(), recipe_hash=recipe_hash(pair, tier),
-        spread_family=spread_family(recipe.distill), code_version=CODE_VERSION, seeds=list(seeds),
+        spread_family=spread_family(recipe.distill), code_version=CODE_VERSION, seeds=seeds,
         metrics=metrics, measured_now=sorted(metrics), carried_from_cache=carried, load=load.as_dict(),
-        machine_probe=probe_record(session, {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
-                                   if fresh else {}),
+        machine_probe=results[0].probe | {"per_s": {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
+                                          if fresh else {}},
         summary={"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
                  "train_seconds": sum(r["train_seconds"] for r in runs),
                  "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
-                 "peak_memory_mib": peak_memory_mib(device)},
-        unsupported_ops=unsupported, runs=runs, provenance=session.provenance(),
-        test_logits=_store_logits(pair, tier, seeds, logits, test_y, session),
+                 "peak_memory_mib": max(r.costs["peak_memory_mib"] for r in results)},
+        unsupported_ops=costs["unsupported_ops"], runs=runs, provenance=origin,
+        test_logits=_store_logits(pair, tier, seeds, [r.test_logits for r in results], test_y, session),
     )
 
 

@@ -8,6 +8,7 @@
   losses         Hinton et al.'s loss as the study wrote it
   distill/       one registered class per distillation method
   engine         the one training loop (teachers and students alike) and evaluation
+  checkpoint     per-epoch checkpoints of a training run, and resuming from them bit-identically
 
 Every file of this package is part of the code version that keys the teacher cache (zoo.runs.runner).
 """

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.catalog.recipes import Recipe
+from zoo.training.checkpoint import Checkpointer, resume_stage
 from zoo.training.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
 from zoo.training.distill.base import Distiller, FeatureTaps
 from zoo.training.distill.registry import create_distiller
@@ -31,6 +32,7 @@ class TrainOptions:
     compile: bool = False
     log: Callable[[str], None] = print
     between_epochs: Callable[[], None] = lambda: None  # called after every epoch, outside its timing (the probe)
+    checkpoint: Checkpointer | None = None  # written after every epoch and resumed from (zoo.training.checkpoint)
 
 
 @dataclass
@@ -148,6 +150,8 @@ def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: T
     `seed_everything(seed, device)` before building `model`, so that its initialisation is seeded too.
     """
     run = setup(model, recipe, data, seed, opts, teacher)
+    if opts.checkpoint:
+        run.resume_from = opts.checkpoint.load(opts.log)
     if run.distiller:
         prepare_teacher_targets(run)
     # One loop per stage: a distiller with a hint stage (FitNets) first trains the student up to its
@@ -190,6 +194,7 @@ class TrainingRun:
     epochs: list[dict] = field(default_factory=list)
     student_taps: FeatureTaps | None = None
     teacher_taps: FeatureTaps | None = None
+    resume_from: dict | None = None  # a checkpoint's state, until the stage it belongs to restores it
 
     @property
     def params(self) -> list[nn.Parameter]:
@@ -254,16 +259,21 @@ BatchLoss = Callable[[TrainingRun, torch.Tensor, torch.Tensor, torch.Tensor, tor
 def run_stage(run: TrainingRun, stage: str, stage_recipe: Recipe, batch_loss: BatchLoss) -> None:
     """Train for `stage_recipe.epochs` epochs on `batch_loss`, with a fresh optimiser; logs a row per epoch."""
     optimizer = make_optimizer(run.params, stage_recipe)
+    first = resume_stage(run, stage, optimizer, stage_recipe.epochs)
+    if first == stage_recipe.epochs:
+        return
     run.opts.log(f"{'epoch':>5} {'lr':>9} {'loss':>8} {'train_acc':>9} {'img/s':>8} {'elapsed':>8} {'eta':>8}  ({stage})")
-    for epoch in range(stage_recipe.epochs):
+    for epoch in range(first, stage_recipe.epochs):
         record = train_epoch(run, optimizer, stage_recipe, epoch, batch_loss) | {"stage": stage}
         if not math.isfinite(record["loss"]):
             raise FloatingPointError(f"training loss became {record['loss']} in epoch {epoch + 1} ({stage})")
         run.train_seconds += record["seconds"]
         run.epochs.append(record)
-        eta = run.train_seconds / (epoch + 1) * (stage_recipe.epochs - epoch - 1)
+        eta = run.train_seconds / len(run.epochs) * (stage_recipe.epochs - epoch - 1)
         run.opts.log(f"{epoch + 1:>5} {record['lr']:>9.2e} {record['loss']:>8.4f} {record['train_accuracy']:>9.2f} "
                      f"{record['images_per_s']:>8.0f} {run.train_seconds:>7.1f}s {eta:>7.1f}s")
+        if run.opts.checkpoint:
+            run.opts.checkpoint.save(run, stage, epoch + 1, optimizer)
         run.opts.between_epochs()
 
 

@@ -1,0 +1,163 @@
+"""The `kdbench` commands of jobs and launches: run (one job), launch (plan and run or submit), gather (judge).
+
+    kdbench run ROW --seed S --tier full --out DIR     one (row, seed, tier) job, resumable
+    kdbench launch [PATTERN ...] --tier full --out DIR [--executor local|slurm]
+                                                       plan rows x seeds (from power), run or submit them
+    kdbench gather DIR                                 every complete row judged against the baselines;
+                                                       rows with missing seeds are INCOMPLETE and fail
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from zoo.catalog.pairs import OPT_IN_MARKERS, pairs_for
+from zoo.records.history import History
+from zoo.runs.jobs import Job, JobSettings, run_job
+from zoo.runs.plan import PlanError, make_plan
+from zoo.verdicts.baselines import BaselineStore
+from zoo.verdicts.thresholds import load_thresholds
+
+
+def add_parsers(sub, common, default_baselines) -> None:
+    jobs = argparse_parent()
+    r = sub.add_parser("run", parents=[common, jobs], help="one (row, seed, tier) job into a results folder (resumable)")
+    r.add_argument("row", nargs="?", help="row id, e.g. mnist-mlp800-kd-lr0.01")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--bench", default="", help="a timing job instead: this bench/ file under pytest")
+    r.set_defaults(handler=cmd_run)
+
+    la = sub.add_parser("launch", parents=[common, jobs],
+                        help="plan rows x seeds (seed counts from power) and run them here or submit them to Slurm")
+    la.add_argument("patterns", nargs="*", metavar="PATTERN", help="row ids or shell patterns (default: every row "
+                    "of the tier but the opt-in sweep and distiller rows)")
+    la.add_argument("--executor", choices=("local", "slurm"), default="local")
+    la.add_argument("--slots", type=int, default=None,
+                    help="local: jobs at once (default: the GPUs, else 1 per 2 CPU cores)")
+    la.add_argument("--seeds", default=None, help="every row runs these seeds: a count N or a list 0,3 (default: power)")
+    la.add_argument("--max-seeds", type=int, default=None, help="cap the power-planned seed count of a row")
+    la.add_argument("--timing", action="store_true", help="also the timing benchmarks, each an exclusive job")
+    la.add_argument("--partition", default=None, help="slurm: partition (default: the cluster's default)")
+    la.add_argument("--timeout-min", type=int, default=24 * 60, help="slurm: time limit per job (requeued at it)")
+    la.add_argument("--cpus-per-task", type=int, default=1, help="slurm: CPUs per job")
+    la.add_argument("--gpus-per-job", type=int, default=None, help="slurm: GPUs per job (default 1 on cuda, else 0)")
+    la.add_argument("--wait", action="store_true", help="slurm: wait for every job, then gather")
+    la.add_argument("--bootstrap", action="store_true",
+                    help="with the gather: a device without baselines is recorded and reported, not failed")
+    la.add_argument("--no-strict", action="store_true", help="with the gather: a row without a baseline is NEW, not a failure")
+    la.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    la.set_defaults(handler=cmd_launch, default_baselines=default_baselines)
+
+    g = sub.add_parser("gather", parents=[common, jobs], help="judge every complete row of a launch's folder")
+    g.add_argument("--bootstrap", action="store_true",
+                   help="a device without baselines: record and report (how to promote) instead of failing")
+    g.add_argument("--no-strict", action="store_true", help="a row without a baseline is NEW, not a failure")
+    g.set_defaults(handler=cmd_gather, default_baselines=default_baselines)
+
+
+def argparse_parent():
+    import argparse
+
+    jobs = argparse.ArgumentParser(add_help=False)
+    jobs.add_argument("--tier", default="full", choices=("quick", "full", "fast"))
+    jobs.add_argument("--out", required=True, help="the launch's results folder (shared storage on a cluster)")
+    jobs.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
+    jobs.add_argument("--data-root", default=os.environ.get("KDBENCH_DATA"), help="datasets (env KDBENCH_DATA)")
+    jobs.add_argument("--threads", type=int, default=None,
+                      help="torch CPU threads per job (default: torch's; on a CPU, results differ with it)")
+    jobs.add_argument("--cache-dir", default=os.environ.get("KDBENCH_CACHE"),
+                      help="teacher cache; on a cluster a folder every node shares (env KDBENCH_CACHE)")
+    return jobs
+
+
+def settings_of(args) -> JobSettings:
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"--device {args.device!r}: choose auto, cpu or cuda (a job's GPU is the one Slurm or "
+                         f"the local executor gives it)")
+    baselines = getattr(args, "baselines", None)
+    return JobSettings(Path(args.out).resolve(), Path(args.data_root).resolve() if args.data_root else None,
+                       Path(args.cache_dir).resolve() if args.cache_dir else None, device,
+                       Path(baselines).resolve() if baselines else None, args.threads)
+
+
+def cmd_run(args, history: History) -> int:
+    if bool(args.row) == bool(args.bench):
+        raise ValueError("kdbench run takes a ROW (with --seed) or --bench FILE, not both or neither")
+    print(run_job(Job(args.tier, args.row or "", args.seed, args.bench), settings_of(args)), flush=True)
+    return 0
+
+
+def selected_rows(patterns: list[str], tier: str) -> list:
+    rows = pairs_for(tier)
+    if not patterns:
+        return [p for p in rows if not set(p.markers) & set(OPT_IN_MARKERS)]
+    chosen = [p for p in rows if any(fnmatch.fnmatchcase(p.id, pattern) for pattern in patterns)]
+    unmatched = [pattern for pattern in patterns if not any(fnmatch.fnmatchcase(p.id, pattern) for p in rows)]
+    if unmatched:
+        raise PlanError(f"no {tier!r} row matches {', '.join(unmatched)}")
+    return chosen
+
+
+def cmd_launch(args, history: History) -> int:
+    from zoo.harness.plugin import parse_seeds
+
+    settings = settings_of(args)
+    store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
+    seeds = parse_seeds(args.seeds, 1) if args.seeds else None
+    plan = make_plan(selected_rows(args.patterns, args.tier), args.tier, settings.device, store, seeds,
+                     args.max_seeds, args.timing)
+    print(plan.describe(), flush=True)
+    if args.dry_run:
+        return 0
+    settings.out.mkdir(parents=True, exist_ok=True)
+    plan.save(settings.out)
+    if args.executor == "slurm":
+        from zoo.runs.executors import SlurmExecutor
+
+        gpus = args.gpus_per_job if args.gpus_per_job is not None else int(settings.device == "cuda")
+        settings = dataclasses.replace(settings, threads=settings.threads or args.cpus_per_task)
+        executor = SlurmExecutor(settings, args.partition, args.timeout_min, args.cpus_per_task, gpus)
+        executor.submit(plan)
+        if not args.wait:
+            print(f"submitted; when the jobs are done: kdbench gather --out {settings.out} --tier {args.tier}")
+            return 0
+        wait_for_slurm(list(executor.job_ids.values()))
+    else:
+        from zoo.runs.executors import LocalExecutor
+
+        slots = args.slots or (torch.cuda.device_count() if settings.device == "cuda" else max(1, (os.cpu_count() or 2) // 2))
+        LocalExecutor(settings, slots).run(plan)
+    return cmd_gather(args, history)
+
+
+def wait_for_slurm(job_ids: list[str], poll_s: float = 5.0) -> None:
+    """Until none of the jobs (array tasks included, requeued ones too) is pending or running."""
+    arrays = {job_id.split("_")[0] for job_id in job_ids}
+    while True:
+        listed = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(sorted(arrays))],
+                                capture_output=True, text=True)
+        if listed.returncode == 0 and not listed.stdout.strip():
+            return
+        time.sleep(poll_s)
+
+
+def cmd_gather(args, history: History) -> int:
+    from zoo.runs.gather import gather, report
+
+    settings = settings_of(args)
+    store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
+    gathered = gather(settings, store, history, args.bootstrap, strict=not args.no_strict)
+    report(gathered, settings.out)
+    sys.stdout.flush()
+    return 1 if gathered.failed else 0
+
