@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+
 def _data_root() -> Path:
     """KDBENCH_DATA; else the data folder beside the checkout; else the cache dir's downloads (a hosted CI runner)."""
     if os.environ.get("KDBENCH_DATA"):
