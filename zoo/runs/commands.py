@@ -38,6 +38,8 @@ def add_parsers(sub, common, default_baselines) -> None:
                         help="plan rows x seeds (seed counts from power) and run them here or submit them to Slurm")
     la.add_argument("patterns", nargs="*", metavar="PATTERN", help="row ids or shell patterns (default: every row "
                     "of the tier but the opt-in sweep and distiller rows)")
+    la.add_argument("--sweeps", action="store_true", help="also the rows marked sweep (as pytest bench/ --sweeps)")
+    la.add_argument("--distillers", action="store_true", help="also the rows marked distillers (as --distillers)")
     la.add_argument("--executor", choices=("local", "slurm"), default="local")
     la.add_argument("--slots", type=int, default=None,
                     help="local: jobs at once (default: the GPUs, else 1 per 2 CPU cores)")
@@ -97,14 +99,17 @@ def cmd_run(args, history: History) -> int:
     return 0
 
 
-def selected_rows(patterns: list[str], tier: str) -> list:
-    rows = pairs_for(tier)
+def selected_rows(patterns: list[str], tier: str, opted_in: set[str] = frozenset()) -> list:
+    """The tier's rows matching `patterns` (all without), leaving out rows of an opt-in marker (sweep, distillers)
+    not in `opted_in`, as `pytest bench/` does."""
+    rows = [p for p in pairs_for(tier) if not (set(p.markers) & set(OPT_IN_MARKERS)) - set(opted_in)]
     if not patterns:
-        return [p for p in rows if not set(p.markers) & set(OPT_IN_MARKERS)]
+        return rows
     chosen = [p for p in rows if any(fnmatch.fnmatchcase(p.id, pattern) for pattern in patterns)]
     unmatched = [pattern for pattern in patterns if not any(fnmatch.fnmatchcase(p.id, pattern) for p in rows)]
     if unmatched:
-        raise PlanError(f"no {tier!r} row matches {', '.join(unmatched)}")
+        raise PlanError(f"no {tier!r} row matches {', '.join(unmatched)} (rows marked sweep or distillers need "
+                        f"--sweeps or --distillers)")
     return chosen
 
 
@@ -114,7 +119,8 @@ def cmd_launch(args, history: History) -> int:
     settings = settings_of(args)
     store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
     seeds = parse_seeds(args.seeds, 1) if args.seeds else None
-    plan = make_plan(selected_rows(args.patterns, args.tier), args.tier, settings.device, store, seeds,
+    opted_in = {marker for marker, flag in (("sweep", args.sweeps), ("distillers", args.distillers)) if flag}
+    plan = make_plan(selected_rows(args.patterns, args.tier, opted_in), args.tier, settings.device, store, seeds,
                      args.max_seeds, args.timing)
     print(plan.describe(), flush=True)
     if args.dry_run:
