@@ -2,14 +2,15 @@
 INCOMPLETE rows, and the local executor's scheduling, without a cluster and without training."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from zoo.catalog.pairs import get_pair
 from zoo.records.io import write_json
-from zoo.runs.executors import LocalExecutor, job_command
-from zoo.runs.jobs import Job, JobSettings
+from zoo.runs.executors import LocalExecutor
+from zoo.runs.jobs import JobSettings
 from zoo.runs.plan import TARGET_DROPS, TIMING_BENCHES, Plan, PlanError, detects, make_plan, seeds_for
 from zoo.verdicts.baselines import BaselineStore
 
@@ -111,46 +112,36 @@ def test_gather_of_an_empty_plan_fails():
     assert Gathered([], Path("records"), bootstrap=False).failed  # nothing passes for lack of data
 
 
-class FakeProcess:
-    """Stands in for a job's process: finishes at once with the exit code its job is given."""
-
-    def __init__(self, code: int):
-        self.returncode = code
-
-    def poll(self):
-        return self.returncode
-
-
 def test_local_executor_keeps_dependencies_and_runs_timing_alone(tmp_path, monkeypatch):
+    """Slots run in the launch's own process here (a thread pool stands in for the worker processes): a failed
+    teacher's students are skipped, every other job runs, the timing jobs last and alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
     plan = make_plan(rows("mnist-mlp800-kd-lr0.01", "mnist-mlp800-lr0.1"), "quick", "cpu", BaselineStore(BASELINES),
                      seeds=[0, 1], timing=True)
-    started = []
+    started, alongside = [], []
+    running: set[str] = set()
 
-    def popen(command, **kwargs):
-        name = command[command.index("--seed") - 1] + f"-seed{command[command.index('--seed') + 1]}" \
-            if "--seed" in command else "timing-" + Path(command[command.index("--bench") + 1]).stem
-        started.append(name)
-        return FakeProcess(1 if name == "mnist-mlp1200-teacher-seed0" else 0)
+    def fake_job(job, settings, log_file):
+        alongside.append((job.name, set(running)))
+        running.add(job.name)
+        started.append(job.name)
+        time.sleep(0.05)
+        running.discard(job.name)
+        if job.name == "mnist-mlp1200-teacher-seed0":
+            raise RuntimeError("the teacher diverged")
+        return "ok"
 
-    monkeypatch.setattr("zoo.runs.executors.subprocess.Popen", popen)
-    monkeypatch.setattr("zoo.runs.executors.time.sleep", lambda s: None)
+    monkeypatch.setattr("zoo.runs.executors._run_in_slot", fake_job)
+    monkeypatch.setattr(LocalExecutor, "_worker", lambda self, slot, settings: ThreadPoolExecutor(1))
     statuses = LocalExecutor(JobSettings(tmp_path), slots=2, log=lambda line: None).run(plan)
-    assert statuses["mnist-mlp1200-teacher-seed0"] == "failed (exit 1)"
+    assert statuses["mnist-mlp1200-teacher-seed0"] == "failed: RuntimeError: the teacher diverged"
     assert statuses["mnist-mlp800-kd-lr0.01-seed0"].startswith("skipped: its teacher's job mnist-mlp1200-teacher-seed0")
     assert "mnist-mlp800-kd-lr0.01-seed0" not in started
     assert started[-3:] == ["timing-test_speed", "timing-test_engine_speed", "timing-test_loader_speedup"]
+    assert all(not others for name, others in alongside if name.startswith("timing-"))  # alone
+    assert any(others for name, others in alongside if not name.startswith("timing-"))  # training jobs share
     assert statuses["mnist-mlp800-lr0.1-seed1"] == "ok"
-
-
-def test_job_command_carries_the_settings(tmp_path):
-    settings = JobSettings(tmp_path, Path("/data"), Path("/cache"), "cpu", threads=2)
-    command = job_command(Job("full", "mnist-mlp800-lr0.01", 4), settings)
-    assert command[1:4] == ["-m", "zoo.cli", "run"]
-    for option, value in (("--seed", "4"), ("--tier", "full"), ("--data-root", "/data"), ("--cache-dir", "/cache"),
-                          ("--threads", "2"), ("--out", str(tmp_path))):
-        assert command[command.index(option) + 1] == value
-    timing = job_command(Job("quick", bench="bench/test_speed.py"), settings)
-    assert timing[timing.index("--bench") + 1] == "bench/test_speed.py" and "--seed" not in timing
 
 
 def test_kdbench_run_refuses_a_row_without_the_tier(tmp_path, capsys):

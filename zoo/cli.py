@@ -6,7 +6,8 @@
     kdbench promote RUN --reason TEXT      RUN's records become the baselines (a diff to review and commit)
     kdbench leaderboard                    markdown leaderboards from the history (or a folder)
     kdbench trend                          trend PNGs from the history
-    kdbench export [RUN]                   Bencher Metric Format JSON
+    kdbench export [RUN] [--to T]          Bencher Metric Format JSON, or one MLflow / TensorBoard run per seed
+    kdbench site --out DIR                 a static dashboard of the history store (index, rows, regressions)
     kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
                                            (sensitivity also: the drop each gated quick row detects)
     kdbench analyze                        dark-knowledge report from the test logits stored with each run
@@ -33,6 +34,7 @@ from zoo.records.record import Record
 from zoo.records.results import project_root
 from zoo.records.store import RecordStore
 from zoo.reports.evidence import table
+from zoo.reports.verdict_table import change, markdown_report, number
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, compare_sets
 from zoo.verdicts.drift import history_drift
 from zoo.verdicts.stats import mean_sd_text
@@ -139,35 +141,25 @@ def cmd_compare(args, history: History) -> int:
     if not runs:
         raise UsageError(f"{a_label} holds no record")
     results = compare_sets(runs, bases, b_label, load_thresholds(project_root()))
+    counts = {s: sum(c.status == s for c in results) for s in ("fail", "warn", "pass", "new", "incompatible")}
+    if args.format == "markdown":
+        links = dict(link.split("=", 1) for link in args.link)
+        print(markdown_report(results, a_label, b_label, links), end="")
+        return 1 if args.check and counts["fail"] else 0
     rows = []
     for c in results:
         if c.problem:
             rows.append({"row": c.record.id, "metric": "", "A": "", "B": "", "change": "", "p": "",
                          "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120]})
         for f in c.findings:
-            rows.append({"row": c.record.id, "metric": f.metric, "A": _num(f.measured), "B": _num(f.baseline),
-                         "change": _change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
+            rows.append({"row": c.record.id, "metric": f.metric, "A": number(f.measured), "B": number(f.baseline),
+                         "change": change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
                          "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
                          "verdict": f.status.upper()})
-    counts = {s: sum(c.status == s for c in results) for s in ("fail", "warn", "pass", "new", "incompatible")}
     print(f"{a_label} against {b_label}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     print()
     print(_table(rows, args.format))
     return 1 if args.check and counts["fail"] else 0
-
-
-def _num(value) -> str:
-    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _change(finding) -> str:
-    if finding.effect is not None:
-        return f"{finding.effect + 0.0:+.3g}"  # + 0.0: never "-0"
-    if finding.ratio is not None:  # the ratio the speed check judged (throughput: with the host's speed divided out)
-        return f"x{finding.ratio:.3f}"
-    if finding.measured is not None and finding.baseline:
-        return f"x{finding.measured / finding.baseline:.3f}"
-    return ""
 
 
 def cmd_promote(args, history: History) -> int:
@@ -230,13 +222,43 @@ def cmd_trend(args, history: History) -> int:
 def cmd_export(args, history: History) -> int:
     from zoo.records.bencher import to_bmf
 
-    records, label = run_set(args.run, history, Path(args.baselines or default_baselines()))
+    baselines = Path(args.baselines or default_baselines())
+    records, label = run_set(args.run, history, baselines)
+    if args.to != "bencher":
+        return export_to_tracker(args, records, label, baselines)
     report = to_bmf(records)
     if args.out:
         write_json(Path(args.out), report)
         print(f"{len(report)} benchmarks of {label} written to {args.out} (Bencher Metric Format)")
     else:
         print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def export_to_tracker(args, records: list[Record], label: str, baselines: Path) -> int:
+    """One MLflow or TensorBoard run per (row, seed) of the run set, tagged with the gate's verdict."""
+    from zoo.reports.trackers import seed_runs, to_mlflow, to_tensorboard
+
+    if not records:
+        raise UsageError(f"{label} holds no record to export")
+    bases = records_in(baselines) if baselines.is_dir() else []
+    verdicts = {c.record.key: c.status for c in compare_sets(records, bases, "baselines", load_thresholds(project_root()))}
+    runs = [run for record in records for run in seed_runs(record, verdicts[record.key])]
+    if args.to == "mlflow":
+        written, skipped = to_mlflow(runs, args.tracking_uri, args.experiment)
+        print(f"{written} MLflow runs of {label} written to {args.tracking_uri} (experiment {args.experiment!r})"
+              + (f"; {skipped} were there already" if skipped else ""))
+    else:
+        folder = Path(args.out or "results/tensorboard")
+        print(f"{to_tensorboard(runs, folder)} TensorBoard runs of {label} written under {folder}")
+    return 0
+
+
+def cmd_site(args, history: History) -> int:
+    from zoo.reports.site import build_site
+
+    pages = build_site(history, Path(args.baselines or default_baselines()), Path(args.out))
+    print(f"{len(pages)} pages written to {args.out}; open {Path(args.out) / 'index.html'}")
     return 0
 
 
@@ -312,6 +334,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("a")
     c.add_argument("b", nargs="?", default="baselines")
     c.add_argument("--check", action="store_true", help="exit 1 when a row fails")
+    c.add_argument("--link", action="append", default=[], metavar="NAME=URL",
+                   help="markdown: a link under the table, e.g. artifacts=https://... (repeatable)")
     c.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("promote", parents=[common], help="make a run set's records the baselines, with a reason")
@@ -344,10 +368,20 @@ def parser() -> argparse.ArgumentParser:
                     help="a distilled row to analyse (repeatable; default: every one whose control and teacher ran)")
     an.set_defaults(handler=cmd_analyze)
 
-    e = sub.add_parser("export", parents=[common], help="Bencher Metric Format JSON of a run set")
+    e = sub.add_parser("export", parents=[common],
+                       help="a run set to Bencher Metric Format JSON, MLflow or TensorBoard (one run per row and seed)")
     e.add_argument("run", nargs="?", default="latest")
-    e.add_argument("--out", default=None, help="file (default: standard output)")
+    e.add_argument("--to", choices=("bencher", "mlflow", "tensorboard"), default="bencher")
+    e.add_argument("--out", default=None, help="bencher: file (default: standard output); tensorboard: log folder "
+                                               "(default results/tensorboard)")
+    e.add_argument("--tracking-uri", default="sqlite:///results/mlflow.db",
+                   help="mlflow: the tracking store (default sqlite:///results/mlflow.db; a server's http:// URI works)")
+    e.add_argument("--experiment", default="kdbench", help="mlflow: the experiment's name")
     e.set_defaults(handler=cmd_export)
+
+    si = sub.add_parser("site", parents=[common], help="a static dashboard of the history store (no server, no CDN)")
+    si.add_argument("--out", default="results/site", help="output folder")
+    si.set_defaults(handler=cmd_site)
 
     from zoo.runs.commands import add_parsers
 
@@ -362,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     history = History(args.db or default_path())
     try:
         return args.handler(args, history)
-    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError) as err:
+    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError, ModuleNotFoundError) as err:
         print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
         return 2
 

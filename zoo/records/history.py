@@ -166,6 +166,12 @@ class History:
             sql, params = sql + " AND bench_id = ?", params + [bench_id]
         return [self._record(r) for r in self.query(sql + " ORDER BY date, run", tuple(params))]
 
+    def row_runs(self, tier: str, dataset: str, device: str, bench_id: str, kind: str) -> list[tuple[str, Record]]:
+        """One row's records with their sessions, oldest first."""
+        rows = self.query("SELECT run, path, session, record FROM runs WHERE tier = ? AND dataset = ? AND device = ? "
+                          "AND bench_id = ? AND kind = ? ORDER BY date, run", (tier, dataset, device, bench_id, kind))
+        return [(r["session"], self._record(r)) for r in rows]
+
     def latest_records(self) -> list[Record]:
         """The newest record of each (tier, dataset, device, row) over all sessions."""
         rows = self.query(

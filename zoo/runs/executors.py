@@ -9,12 +9,15 @@ checkpoint; a (row, seed) that finished is never rerun.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import multiprocessing
 import os
-import subprocess
-import sys
 import time
+import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,69 +26,82 @@ from zoo.runs.jobs import Job, JobSettings, run_job
 from zoo.runs.plan import Plan
 
 
-def job_command(job: Job, settings: JobSettings) -> list[str]:
-    """The `kdbench run` command line of one job."""
-    command = [sys.executable, "-m", "zoo.cli", "run", "--tier", job.tier, "--out", str(settings.out),
-               "--device", settings.device]
-    command += ["--bench", job.bench] if job.is_timing else [job.row, "--seed", str(job.seed)]
-    if settings.data_root:
-        command += ["--data-root", str(settings.data_root)]
-    if settings.cache_dir:
-        command += ["--cache-dir", str(settings.cache_dir)]
-    if settings.baselines:
-        command += ["--baselines", str(settings.baselines)]
-    if settings.threads:
-        command += ["--threads", str(settings.threads)]
-    return command
+def _enter_slot(slot: int, device: str, threads: int | None) -> None:
+    """A slot's worker process starts: its GPU (before CUDA initialises) and its CPU threads."""
+    if device.startswith("cuda"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_in_slot(job: Job, settings: JobSettings, log_file: Path) -> str:
+    """One job in a slot's worker process, its output appended to its log."""
+    with open(log_file, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            outcome = run_job(job, settings)
+        except BaseException:
+            traceback.print_exc()
+            raise
+        print(outcome, flush=True)
+        return outcome
 
 
 @dataclass
 class LocalExecutor:
-    """Runs a plan on this machine: up to `slots` jobs at once (one per GPU, or per CPU slot), each a `kdbench
-    run` process with its log in <out>/logs/, a job only after its teacher's job succeeded, a timing job alone."""
+    """Runs a plan on this machine with one worker process per slot (one per GPU, or per share of the CPU cores),
+    each running job after job (imports and datasets load once per slot, not per job); a job starts once its
+    teacher's job succeeded, a timing job alone. Each job's output goes to <out>/logs/<job>.log."""
 
     settings: JobSettings
     slots: int
-    log: Callable[[str], None] = print
-    statuses: dict[str, str] = field(default_factory=dict)  # job name -> "ok", "failed (exit N)", "skipped: ..."
+    log: Callable[[str], None] = lambda line: print(line, flush=True)
+    statuses: dict[str, str] = field(default_factory=dict)  # job name -> "ok", "failed: ...", "skipped: ..."
 
     def run(self, plan: Plan) -> dict[str, str]:
         logs = Path(self.settings.out) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        os.environ[SESSION_PID_ENV] = str(os.getpid())  # the slots are this launch's own load, not other load
+        settings = self.job_settings()
+        workers = [self._worker(slot, settings) for slot in range(self.slots)]
         pending = plan.jobs
-        running: dict[str, tuple[subprocess.Popen, int]] = {}  # job name -> its process and slot
-        free = list(range(self.slots))
-        while pending or running:
-            for name, (process, slot) in list(running.items()):
-                if process.poll() is not None:
-                    self.statuses[name] = "ok" if process.returncode == 0 else f"failed (exit {process.returncode})"
-                    self.log(f"{name}: {self.statuses[name]}")
-                    free.append(slot)
-                    del running[name]
-            for job in list(pending):
-                teacher = plan.after.get(job.name)
-                if teacher and self.statuses.get(teacher, "ok").startswith(("failed", "skipped")):
-                    self.statuses[job.name] = f"skipped: its teacher's job {teacher} {self.statuses[teacher]}"
-                    self.log(f"{job.name}: {self.statuses[job.name]}")
+        running: dict[str, tuple[Future, int]] = {}  # job name -> its future and slot
+        try:
+            while pending or running:
+                for name, (future, slot) in list(running.items()):
+                    if future.done():
+                        error = future.exception()
+                        self.statuses[name] = "ok" if error is None else f"failed: {type(error).__name__}: {error}"
+                        self.log(f"{name}: {self.statuses[name]}")
+                        if isinstance(error, BrokenProcessPool):  # the worker died (killed, out of memory)
+                            workers[slot] = self._worker(slot, settings)
+                        del running[name]
+                for job in list(pending):
+                    teacher = plan.after.get(job.name)
+                    if teacher and self.statuses.get(teacher, "ok").startswith(("failed", "skipped")):
+                        self.statuses[job.name] = f"skipped: its teacher's job {teacher} {self.statuses[teacher]}"
+                        self.log(f"{job.name}: {self.statuses[job.name]}")
+                        pending.remove(job)
+                free = [slot for slot in range(self.slots) if slot not in {s for _, s in running.values()}]
+                for job in [job for job in pending if self._ready(job, plan, running)]:
+                    if not free or job.is_timing and running:
+                        break
+                    slot = free.pop(0)
+                    running[job.name] = (workers[slot].submit(_run_in_slot, job, settings, logs / f"{job.name}.log"), slot)
                     pending.remove(job)
-            ready = [job for job in pending if self._ready(job, plan, running)]
-            for job in ready:
-                if not free or job.is_timing and running:
-                    break
-                slot = free.pop(0)
-                env = os.environ | {SESSION_PID_ENV: str(os.getpid())}  # sibling jobs are not other load
-                if self.settings.device.startswith("cuda"):
-                    env["CUDA_VISIBLE_DEVICES"] = str(slot)
-                with open(logs / f"{job.name}.log", "ab") as out:
-                    process = subprocess.Popen(job_command(job, self.job_settings()), stdout=out,
-                                               stderr=subprocess.STDOUT, env=env)
-                running[job.name] = (process, slot)
-                pending.remove(job)
-                self.log(f"{job.name}: started (slot {slot}, log {logs / (job.name + '.log')})")
-                if job.is_timing:
-                    break
-            time.sleep(0.2)
+                    self.log(f"{job.name}: started (slot {slot}, log {logs / (job.name + '.log')})")
+                    if job.is_timing:
+                        break
+                time.sleep(0.1)
+        finally:
+            for worker in workers:
+                worker.shutdown(cancel_futures=True)
         return self.statuses
+
+    def _worker(self, slot: int, settings: JobSettings) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_enter_slot,
+                                   initargs=(slot, settings.device, settings.threads))
 
     def job_settings(self) -> JobSettings:
         """Each job's settings: on a CPU, the cores shared out between the slots (unless --threads says)."""

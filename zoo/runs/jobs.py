@@ -15,6 +15,7 @@ timing benchmark file of bench/ under pytest, alone on its machine.
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -63,8 +64,15 @@ class JobSettings:
     threads: int | None = None  # torch's CPU threads (results on a CPU differ with the thread count)
 
     def session(self) -> Session:
-        opts = TrainOptions(device=torch.device(self.device), log=lambda line: print(line, flush=True))
-        return Session(self.data_root, self.cache_dir or default_cache_dir(), opts)
+        """This process's session for these settings: made once, so a worker running job after job loads each
+        dataset once."""
+        return _session(self)
+
+
+@functools.cache
+def _session(settings: JobSettings) -> Session:
+    opts = TrainOptions(device=torch.device(settings.device), log=lambda line: print(line, flush=True))
+    return Session(settings.data_root, settings.cache_dir or default_cache_dir(), opts)
 
 
 def seed_result_path(out: Path, tier: str, dataset: str, device: str, row: str, seed: int) -> Path:

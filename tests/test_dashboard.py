@@ -1,0 +1,132 @@
+"""Results where users look: the pull-request comment (`kdbench compare --format markdown`) and the static
+dashboard (`kdbench site`), the latter also in a real headless browser (Debian's chromium through selenium).
+
+The history is made of real records: the committed MNIST baselines as five sessions, the last with one row a
+point lower (an injected regression, which the gate fails).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_history import MNIST, session
+from zoo.cli import main
+from zoo.records.history import History
+
+BASELINES = MNIST.parents[2]
+FAILED_ROW = "mnist-mlp800-kd-lr0.01"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> History:
+    root = tmp_path_factory.mktemp("dashboard")
+    results = root / "results"
+    for day in range(1, 5):
+        session(results, f"s{day}", day)
+    last = session(results, "s5", 5)
+    regressed = last / "quick" / "mnist" / "cpu" / f"{FAILED_ROW}.json"
+    regressed.write_text(_lowered(regressed.read_text()))
+    store = History(root / "history.sqlite")
+    store.ingest(results)
+    return store
+
+
+def _lowered(text: str) -> str:
+    """A record one point lower on every seed: the regression the gate must fail."""
+    record = json.loads(text)
+    record["metrics"]["test_accuracy"] = [v - 1.0 for v in record["metrics"]["test_accuracy"]]
+    return json.dumps(record)
+
+
+@pytest.fixture(scope="module")
+def site(history, tmp_path_factory) -> Path:
+    pytest.importorskip("plotly", reason="kdbench site needs the `site` extra (plotly)")
+    out = tmp_path_factory.mktemp("site")
+    assert main(["site", "--out", str(out), "--db", str(history.path), "--baselines", str(BASELINES)]) == 0
+    return out
+
+
+def test_markdown_comment_puts_failures_first_and_collapses_passes(history, capsys):
+    assert main(["compare", "s5", "baselines", "--db", str(history.path), "--baselines", str(BASELINES),
+                 "--format", "markdown", "--link", "artifacts=https://example.invalid/run/1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("<!-- kdbench-verdicts -->\n### kdbench: FAILED")
+    fail_line = next(line for line in text.splitlines() if line.startswith("| **FAIL**"))
+    assert FAILED_ROW in fail_line and "test_accuracy" in fail_line and "-1" in fail_line  # effect, p, detects
+    assert re.search(r"\| 0?\.?\d[\d.e-]* \| \d", fail_line.split("test_accuracy")[1])
+    assert text.index("| **FAIL**") < text.index("<details><summary>")  # PASS rows collapsed below
+    assert "[artifacts](https://example.invalid/run/1)" in text
+
+
+def test_site_lists_every_row_draws_charts_and_lists_the_regression(site, history):
+    index = (site / "index.html").read_text()
+    rows = {k["bench_id"] for k in history.row_keys()}
+    assert rows and all(f">{row}</a>" in index for row in rows)
+    row_page = (site / "rows" / f"quick-mnist-cpu-{FAILED_ROW}.html").read_text()
+    assert "chart-test_accuracy" in row_page and "Plotly.newPlot" in row_page and "baseline" in row_page
+    regressions = (site / "regressions.html").read_text()
+    assert f">{FAILED_ROW}</a>" in regressions and "FAIL" in regressions
+    for page in site.rglob("*.html"):  # self-contained: no script or style from elsewhere
+        assert not re.search(r"(src|href)=[\"']https?://", page.read_text()), page
+    assert (site / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def _browser():
+    """A headless Debian chromium under selenium, or the reason there is none."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    problem = None
+    if not chromium or not driver:
+        problem = "no chromium/chromedriver on PATH (apt-get install chromium chromium-driver)"
+    else:
+        try:
+            from selenium import webdriver
+        except ImportError:
+            problem = "selenium is not installed (the `site` extra)"
+    if problem:
+        if os.environ.get("KDBENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"KDBENCH_REQUIRE_BROWSER=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                 "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_site_in_a_real_browser(site, history):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser()
+    shots = Path(os.environ.get("KDBENCH_SCREENSHOTS", site / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        browser.get((site / "index.html").as_uri())
+        listed = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "#rows tbody a")}
+        assert listed == {k["bench_id"] for k in history.row_keys()}
+        browser.save_screenshot(str(shots / "index.png"))
+
+        browser.get((site / "rows" / f"quick-mnist-cpu-{FAILED_ROW}.html").as_uri())
+        WebDriverWait(browser, 30).until(shown.presence_of_element_located((By.CSS_SELECTOR, "#chart-test_accuracy .main-svg")))
+        points = browser.find_elements(By.CSS_SELECTOR, "#chart-test_accuracy .scatterlayer .point")
+        assert len(points) >= 5 * 5  # five sessions of five seeds
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        browser.save_screenshot(str(shots / "row.png"))
+
+        browser.get((site / "regressions.html").as_uri())
+        first = browser.find_element(By.CSS_SELECTOR, "#regressions tr.fail")
+        assert FAILED_ROW in first.text and "FAIL" in first.text
+        browser.save_screenshot(str(shots / "regressions.png"))
+    finally:
+        browser.quit()

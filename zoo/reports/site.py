@@ -1,0 +1,249 @@
+"""A static dashboard of the history store (`kdbench site --out DIR`), in the spirit of `asv publish`.
+
+    index.html          every row (tier, dataset, device) with its latest verdict, mean +- sd against the
+                        baseline, and a small trend of its session means
+    rows/<key>.html     one row: accuracy, teacher KL and training throughput over runs (each seed a point,
+                        the baseline's mean +- sd as a band, the drift detector's change points as lines,
+                        runs on a busy machine hollow; hover shows seed, session, commit, date and machine),
+                        the recipe, and the provenance of every run
+    regressions.html    every FAIL and WARN finding and every change point, newest first
+
+Verdicts are the gate's own (zoo.verdicts.baselines.BaselineStore.judge) of each stored record against the
+baselines as they are now. The charts are Plotly's (the `site` extra): its JavaScript is written into DIR
+with the pages, so the site needs no server and no network; open index.html or publish DIR as it is.
+"""
+from __future__ import annotations
+
+import html
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.records.history import History
+from zoo.records.io import write_text
+from zoo.records.record import IncompatibleBaselineError, Record
+from zoo.records.results import machine_fingerprint
+from zoo.records.store import RecordStore
+from zoo.verdicts.baselines import BaselineStore, Verdict
+from zoo.verdicts.drift import history_drift
+
+CHARTED = {"pair": ("test_accuracy", "teacher_kl", "train_images_per_s")}
+"""The metrics a row page charts, by record kind; other kinds chart every metric they record."""
+
+STATUS_ORDER = ("fail", "warn", "new", "incompatible", "pass")
+
+
+@dataclass
+class Run:
+    """One record of a row in the history, with the gate's verdict on it."""
+
+    record: Record
+    session: str
+    status: str
+    findings: list = field(default_factory=list)
+    problem: str = ""
+
+
+@dataclass
+class Row:
+    tier: str
+    dataset: str
+    device: str
+    bench_id: str
+    kind: str
+    runs: list[Run]
+    baseline: Record | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tier}-{self.dataset}-{self.device}-{self.bench_id}"
+
+    @property
+    def latest(self) -> Run:
+        return self.runs[-1]
+
+    def metrics(self) -> list[str]:
+        recorded = [m for m in self.latest.record.metrics if self.latest.record.values(m)]
+        wanted = CHARTED.get(self.kind)
+        return [m for m in wanted if m in recorded] if wanted else recorded
+
+
+def judge(record: Record, store: BaselineStore) -> tuple[str, list, str]:
+    """The gate's verdict on a stored record: status, findings, and a problem that kept it from being judged."""
+    try:
+        verdict: Verdict = store.judge(record)
+    except IncompatibleBaselineError as err:
+        return "incompatible", [], str(err)
+    return verdict.status, verdict.findings, ""
+
+
+def collect(history: History, baselines: Path) -> list[Row]:
+    """Every row of the history with its runs (oldest first), each judged against the baselines."""
+    store = BaselineStore(baselines)
+    rows = []
+    for key in history.row_keys():
+        found = history.row_runs(key["tier"], key["dataset"], key["device"], key["bench_id"], key["kind"])
+        runs = [Run(record, session, *judge(record, store)) for session, record in found]
+        baseline = store.load(runs[-1].record) if runs and runs[-1].status != "incompatible" else None
+        rows.append(Row(key["tier"], key["dataset"], key["device"], key["bench_id"], key["kind"], runs, baseline))
+    return rows
+
+
+def build_site(history: History, baselines: Path, out: Path) -> list[Path]:
+    """Write the dashboard into `out`; returns the pages written."""
+    try:
+        import plotly.graph_objects as go  # noqa: F401
+        from plotly.offline import get_plotlyjs
+    except ImportError as err:
+        raise ModuleNotFoundError("kdbench site draws its charts with Plotly: pip install -e '.[site]'") from err
+    out = Path(out)
+    rows = collect(history, baselines)
+    if not rows:
+        raise ValueError(f"the history store {history.path} holds no record: nothing to publish")
+    steps = history_drift(history, RecordStore(baselines))
+    write_text(out / "plotly.min.js", get_plotlyjs())
+    write_text(out / "style.css", STYLE)
+    pages = [_write(out / "index.html", "kdbench", index_body(rows, history), "")]
+    for row in rows:
+        row_steps = [(metric, machine, step) for bench_id, metric, machine, step in steps if bench_id == row.bench_id]
+        pages.append(_write(out / "rows" / f"{row.key}.html", row.bench_id, row_body(row, row_steps), "../"))
+    pages.append(_write(out / "regressions.html", "Regressions", regressions_body(rows, steps), ""))
+    return pages
+
+
+def _write(path: Path, title: str, body: str, up: str) -> Path:
+    write_text(path, f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} - kdbench</title>
+<link rel="stylesheet" href="{up}style.css"><script src="{up}plotly.min.js"></script></head>
+<body><nav><a href="{up}index.html">All rows</a> <a href="{up}regressions.html">Regressions</a></nav>
+{body}</body></html>
+""")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ pages
+def index_body(rows: list[Row], history: History) -> str:
+    sessions = history.sessions()
+    lines = [f"<h1>kdbench</h1><p>{len(rows)} rows over {len(sessions)} sessions in the history store; verdicts "
+             f"by the gate against the baselines as they are now.</p>",
+             "<table id='rows'><thead><tr><th>row</th><th>tier</th><th>dataset</th><th>device</th><th>latest verdict</th>"
+             "<th>latest</th><th>baseline</th><th>trend</th><th>runs</th></tr></thead><tbody>"]
+    for row in sorted(rows, key=lambda r: (STATUS_ORDER.index(r.latest.status) if r.latest.status in STATUS_ORDER
+                                           else 0, r.tier, r.dataset, r.bench_id)):
+        metric = row.metrics()[0] if row.metrics() else None
+        latest = _mean_sd(row.latest.record.values(metric)) if metric else ""
+        base = _mean_sd(row.baseline.values(metric)) if metric and row.baseline and row.baseline.values(metric) else "none"
+        means = [statistics.fmean(v) for r in row.runs if metric and (v := r.record.values(metric))]
+        lines.append(
+            f"<tr class='{row.latest.status}'><td><a href='rows/{row.key}.html'>{html.escape(row.bench_id)}</a></td>"
+            f"<td>{row.tier}</td><td>{row.dataset}</td><td>{row.device}</td>"
+            f"<td class='verdict'>{row.latest.status.upper()}</td><td>{metric or ''} {latest}</td><td>{base}</td>"
+            f"<td>{sparkline(means)}</td><td>{len(row.runs)}</td></tr>")
+    return "\n".join(lines) + "</tbody></table>"
+
+
+def row_body(row: Row, steps: list) -> str:
+    import plotly.graph_objects as go
+
+    parts = [f"<h1>{html.escape(row.bench_id)}</h1><p>{row.tier} tier, {row.dataset}, {row.device}: latest verdict "
+             f"<span class='verdict {row.latest.status}'>{row.latest.status.upper()}</span></p>"]
+    for metric in row.metrics():
+        fig = go.Figure()
+        for busy in (False, True):
+            xs, ys, text = [], [], []
+            for run in row.runs:
+                if bool(run.record.load.get("busy")) != busy:
+                    continue
+                p = run.record.provenance
+                for seed, value in zip(run.record.seeds or [None] * 99, run.record.values(metric)):
+                    xs.append(p.get("date"))
+                    ys.append(value)
+                    text.append(f"seed {seed}<br>session {run.session}<br>commit {(p.get('commit') or '?')[:10]}"
+                                f"<br>{p.get('date')}<br>{machine_fingerprint(run.record)}")
+            if xs:
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="busy machine" if busy else "seeds",
+                                         text=text, hovertemplate="%{y:.5g}<br>%{text}<extra></extra>",
+                                         marker={"symbol": "circle-open" if busy else "circle", "size": 8}))
+        if row.baseline and row.baseline.values(metric):
+            values = row.baseline.values(metric)
+            mean = statistics.fmean(values)
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            fig.add_hrect(y0=mean - sd, y1=mean + sd, fillcolor="green", opacity=0.15, line_width=0)
+            fig.add_hline(y=mean, line_dash="dash", line_color="green", annotation_text="baseline")
+        dates = {run.session: run.record.provenance.get("date") for run in row.runs}
+        for step_metric, machine, step in steps:
+            if step_metric == metric and step.session in dates:
+                fig.add_vline(x=dates[step.session], line_color="red",
+                              annotation_text=f"change {step.change:+.3g}" + (f" ({machine[:20]})" if machine else ""))
+        fig.update_layout(title=metric, height=360, margin={"t": 40, "b": 40}, xaxis_title="run date",
+                          yaxis_title=metric)
+        parts.append(f"<section class='chart' data-metric='{metric}'>"
+                     + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{metric}") + "</section>")
+    recipe = row.latest.record.recipe or {}
+    parts.append("<h2>Recipe</h2><table class='recipe'>" + "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in recipe.items()) + "</table>")
+    parts.append("<h2>Runs</h2><table class='runs'><tr><th>session</th><th>date</th><th>commit</th><th>machine</th>"
+                 "<th>seeds</th><th>busy</th><th>verdict</th></tr>")
+    for run in reversed(row.runs):
+        p = run.record.provenance
+        parts.append(f"<tr class='{run.status}'><td>{html.escape(run.session)}</td><td>{p.get('date')}</td>"
+                     f"<td>{(p.get('commit') or '?')[:10]}{'+dirty' if p.get('dirty') else ''}</td>"
+                     f"<td>{html.escape(machine_fingerprint(run.record))}</td><td>{run.record.seeds}</td>"
+                     f"<td>{'yes' if run.record.load.get('busy') else ''}</td><td>{run.status.upper()}</td></tr>")
+    return "\n".join(parts) + "</table>"
+
+
+def regressions_body(rows: list[Row], steps: list) -> str:
+    entries = []
+    for row in rows:
+        for run in row.runs:
+            date = run.record.provenance.get("date") or ""
+            for finding in run.findings:
+                if finding.status in ("regressed", "invalid", "warn"):
+                    status = "warn" if finding.status == "warn" else "fail"
+                    entries.append((date, status, row, finding.metric, finding.message()))
+        dates = {run.session: run.record.provenance.get("date") or "" for run in row.runs}
+        for bench_id, metric, machine, step in steps:
+            if bench_id == row.bench_id and step.session in dates:
+                entries.append((dates[step.session], "change", row, metric,
+                                f"change point: {step.before:.4g} ({step.nights_before} sessions) -> {step.after:.4g} "
+                                f"({step.nights_after} sessions){' on ' + machine if machine else ''}"))
+    lines = [f"<h1>Regressions</h1><p>{len(entries)} FAIL and WARN findings and change points, newest first.</p>",
+             "<table id='regressions'><tr><th>date</th><th>kind</th><th>row</th><th>metric</th><th>finding</th></tr>"]
+    for date, status, row, metric, message in sorted(entries, key=lambda e: e[0], reverse=True):
+        lines.append(f"<tr class='{status}'><td>{date}</td><td class='verdict'>{status.upper()}</td>"
+                     f"<td><a href='rows/{row.key}.html'>{html.escape(row.bench_id)}</a></td><td>{metric}</td>"
+                     f"<td>{html.escape(message)}</td></tr>")
+    return "\n".join(lines) + "</table>"
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return ""
+    sd = f" +- {statistics.stdev(values):.3g}" if len(values) > 1 else ""
+    return f"{statistics.fmean(values):.4g}{sd}"
+
+
+def sparkline(values: list[float], width: int = 120, height: int = 24) -> str:
+    """A small inline SVG of a row's session means (no script needed)."""
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    points = " ".join(f"{i * width / (len(values) - 1):.1f},{height - 2 - (v - low) / span * (height - 4):.1f}"
+                      for i, v in enumerate(values))
+    return (f"<svg class='spark' width='{width}' height='{height}'><polyline fill='none' stroke='#345' "
+            f"stroke-width='1.5' points='{points}'/></svg>")
+
+
+STYLE = """body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+nav a { margin-right: 1em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+tr.fail td.verdict, span.fail { background: #f4b6b6; font-weight: bold; }
+tr.warn td.verdict, span.warn { background: #f7e3a1; }
+tr.new td.verdict, span.new { background: #cfe2f7; }
+tr.pass td.verdict, span.pass { background: #d3f0d3; }
+tr.change td.verdict { background: #e3d3f0; }
+section.chart { max-width: 1000px; }
+"""
