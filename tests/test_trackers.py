@@ -47,7 +47,9 @@ def test_mlflow_runs_read_back_and_mlflow_ui_serves_them(history_db, tmp_path, c
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     assert len(runs) == expected_runs()
     run = next(r for r in runs if r.info.run_name == f"{ROW}-seed0")
-    assert run.data.params["recipe.lr"] == "0.01" and run.data.params["recipe.distill.temperature"] == "20.0"
+    recipe = json.loads((MNIST / f"{ROW}.json").read_text())["recipe"]
+    assert run.data.params["recipe.lr"] == str(recipe["lr"]) == "0.01"
+    assert run.data.params["recipe.distill.temperature"] == str(recipe["distill"]["temperature"])
     assert run.data.tags["kdbench.verdict"] == "pass" and run.data.tags["kdbench.tier"] == "quick"
     assert len(run.data.tags["kdbench.commit"]) == 40
     loss = client.get_metric_history(run.info.run_id, "train/loss")

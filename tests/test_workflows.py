@@ -88,7 +88,9 @@ def test_nightly_runs_the_full_tier_into_the_history_and_reports_it():
     assert restore["with"]["key"] == save["with"]["key"]
     assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
     assert step_using(steps, "actions/upload-artifact")["if"] == "always()"
-    assert "steps.bench.outputs.rc" in str(steps[-1])
+    full = yaml.safe_load((WORKFLOWS / "nightly.yml").read_text())["jobs"]["full"]["steps"]
+    assert "steps.bench.outputs.rc" in str(full[-1])  # the verdict is the last word, after every report
+    assert "kdbench site --out results/site" in scripts(steps) and step_using(steps, "actions/deploy-pages")
 
 
 def test_ci_runs_the_unit_tests_and_the_quick_tier():
@@ -100,3 +102,6 @@ def test_ci_runs_the_unit_tests_and_the_quick_tier():
     caches = {step["with"]["path"]: step["with"]["key"] for step in steps if step.get("uses", "").startswith("actions/cache@")}
     assert caches[".kdbench-cache/downloads"] == "${{ steps.data.outputs.key }}"  # keyed by the data's checksums
     assert "hashFiles('zoo/training/**')" in caches[".kdbench-cache/models"]
+    comment = step_using(steps, "marocchino/sticky-pull-request-comment")
+    assert comment["with"] == {"header": "kdbench", "path": "verdicts.md"}  # one comment, updated per push
+    assert "kdbench compare latest baselines --format markdown" in scripts(steps) and "GITHUB_STEP_SUMMARY" in scripts(steps)

@@ -38,11 +38,12 @@ def markdown_report(results: list[RowComparison], a_label: str, b_label: str, li
 
 
 def _rows(c: RowComparison) -> list[str]:
-    """One line per finding worth showing (every one of a failing row; the loud ones and the accuracy otherwise)."""
+    """One line per finding worth showing: every one that is not ok (failing first), and the test accuracy."""
     verdict = c.status.upper()
     if c.problem:
         return [f"| **{verdict}** | {c.record.id} | | | | | | | {_cell(c.problem)} |"]
-    shown = [f for f in c.findings if c.status != "pass" or f.status in LOUD or f.metric == "test_accuracy"]
+    shown = sorted((f for f in c.findings if f.status != "ok" or f.metric == "test_accuracy"),
+                   key=lambda f: (not f.failing, f.status not in LOUD))
     lines = []
     for f in shown or c.findings[:1]:
         status = f.status.upper() if f.status != "ok" else "ok"
