@@ -21,6 +21,7 @@ from pathlib import Path
 
 from zoo.records.history import History
 from zoo.records.io import write_text
+from zoo.records.metrics import METRICS
 from zoo.records.record import IncompatibleBaselineError, Record
 from zoo.records.results import machine_fingerprint
 from zoo.records.store import RecordStore
@@ -168,8 +169,10 @@ def row_body(row: Row, steps: list) -> str:
             values = row.baseline.values(metric)
             mean = statistics.fmean(values)
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            elsewhere = _is_timing(metric) and machine_fingerprint(row.baseline) != machine_fingerprint(row.latest.record)
             fig.add_hrect(y0=mean - sd, y1=mean + sd, fillcolor="green", opacity=0.15, line_width=0)
-            fig.add_hline(y=mean, line_dash="dash", line_color="green", annotation_text="baseline")
+            fig.add_hline(y=mean, line_dash="dash", line_color="green",
+                          annotation_text="baseline (another machine: not gated)" if elsewhere else "baseline")
         dates = {run.session: run.record.provenance.get("date") for run in row.runs}
         for step_metric, machine, step in steps:
             if step_metric == metric and step.session in dates:
@@ -217,10 +220,15 @@ def regressions_body(rows: list[Row], steps: list) -> str:
     return "\n".join(lines) + "</table>"
 
 
+def _is_timing(metric: str) -> bool:
+    """A throughput: judged only against a baseline of the same machine."""
+    return metric in METRICS and METRICS[metric].unit.startswith("images/")
+
+
 def _mean_sd(values: list[float]) -> str:
     if not values:
         return ""
-    sd = f" +- {statistics.stdev(values):.3g}" if len(values) > 1 else ""
+    sd = f" ± {statistics.stdev(values):.3g}" if len(values) > 1 else ""
     return f"{statistics.fmean(values):.4g}{sd}"
 
 
@@ -238,6 +246,7 @@ def sparkline(values: list[float], width: int = 120, height: int = 24) -> str:
 
 STYLE = """body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 nav a { margin-right: 1em; }
+td a { white-space: nowrap; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 tr.fail td.verdict, span.fail { background: #f4b6b6; font-weight: bold; }

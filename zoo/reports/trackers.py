@@ -85,7 +85,7 @@ def to_mlflow(runs: list[SeedRun], tracking_uri: str, experiment: str) -> tuple[
         raise ModuleNotFoundError("exporting to MLflow needs it: pip install -e '.[mlflow]'") from err
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment, _artifact_root(tracking_uri))
     written = skipped = 0
     for run in runs:
         existing = client.search_runs([experiment_id], f"tags.`kdbench.record` = '{run.tags['kdbench.record']}'")
@@ -103,6 +103,14 @@ def to_mlflow(runs: list[SeedRun], tracking_uri: str, experiment: str) -> tuple[
         client.set_terminated(created.info.run_id)
         written += 1
     return written, skipped
+
+
+def _artifact_root(tracking_uri: str) -> str | None:
+    """Beside a local sqlite store, its artifacts (none are logged, but MLflow sets a root; by default ./mlruns in
+    whatever folder the export ran from); a server decides its own."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+    return None
 
 
 def to_tensorboard(runs: list[SeedRun], logdir: Path) -> int:

@@ -3,6 +3,8 @@ WARN, NEW, INCOMPATIBLE, then PASS collapsed), each finding with its effect, p a
 and links to the run's artifacts."""
 from __future__ import annotations
 
+import re
+
 from zoo.verdicts.baselines import RowComparison
 from zoo.verdicts.gates import LOUD
 
@@ -46,11 +48,18 @@ def _rows(c: RowComparison) -> list[str]:
                    key=lambda f: (not f.failing, f.status not in LOUD))
     lines = []
     for f in shown or c.findings[:1]:
-        status = f.status.upper() if f.status != "ok" else "ok"
         lines.append(f"| **{verdict}** | {c.record.id} | {f.metric} | {number(f.measured)} | {number(f.baseline)} | "
                      f"{change(f)} | {'' if f.p_value is None else f'{f.p_value:.2g}'} | "
-                     f"{'' if f.detectable is None else f'{f.detectable:.3g}'} | {status}: {_cell(f.tolerance)} |")
+                     f"{'' if f.detectable is None else f'{f.detectable:.3g}'} | {_finding(f)} |")
     return lines
+
+
+def _finding(finding) -> str:
+    """Its status and the settings that judged it (the numbers are in the columns), or why it was not judged."""
+    settings = re.findall(r"\[([^\]]*=[^\]]*)\]", finding.tolerance)
+    if settings:
+        return f"{finding.status.upper()} [{_cell(settings[-1])}]"
+    return finding.status.upper() + ("" if finding.status == "ok" else f": {_cell(finding.tolerance)[:160]}")
 
 
 def _row_without_verdict(line: str) -> str:
@@ -58,7 +67,7 @@ def _row_without_verdict(line: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:300]
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def number(value) -> str:

@@ -135,5 +135,6 @@ def run_timing_job(job: Job, settings: JobSettings) -> str:
     if settings.cache_dir:
         command += ["--cache-dir", str(settings.cache_dir)]
     env = os.environ | {"CI": ""}  # the gather judges; a timing row without a baseline is reported there
-    code = subprocess.run(command, env=env).returncode
+    sys.stdout.flush()
+    code = subprocess.run(command, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT).returncode  # into the job's log
     return f"{job.name}: pytest exit {code}, results in {results}"
