@@ -114,11 +114,16 @@ def selected_rows(patterns: list[str], tier: str, opted_in: set[str] = frozenset
 
 
 def cmd_launch(args, history: History) -> int:
+    import pytest
+
     from zoo.harness.plugin import parse_seeds
 
     settings = settings_of(args)
     store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
-    seeds = parse_seeds(args.seeds, 1) if args.seeds else None
+    try:
+        seeds = parse_seeds(args.seeds, 1) if args.seeds else None
+    except pytest.UsageError as err:
+        raise ValueError(str(err)) from err
     opted_in = {marker for marker, flag in (("sweep", args.sweeps), ("distillers", args.distillers)) if flag}
     plan = make_plan(selected_rows(args.patterns, args.tier, opted_in), args.tier, settings.device, store, seeds,
                      args.max_seeds, args.timing)

@@ -7,6 +7,7 @@ NEW; with `bootstrap` the gather records and reports them and says how to promot
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,7 @@ def gather(settings: JobSettings, store: BaselineStore, history: History | None 
            strict: bool = True, log: Callable[[str], None] = print) -> Gathered:
     """Gather and judge every row of the launch in `settings.out` (see the module docstring)."""
     plan = Plan.load(settings.out)
-    session = settings.session()
+    session = dataclasses.replace(settings, device=plan.device).session()  # records name the launch's device
     folder = records_dir(settings.out, plan)
     session.outputs_dir = folder
     first_night = not any((store.root / plan.tier).glob(f"*/{plan.device}/*.json"))
