@@ -24,7 +24,7 @@ from zoo.records.results import load_record, record_path
 from zoo.runs.jobs import Job
 from zoo.verdicts.baselines import BaselineStore
 from zoo.verdicts.gates import pool_key
-from zoo.verdicts.stats import ALPHA_FAIL, POWER, detectable_drop
+from zoo.verdicts.stats import ALPHA_FAIL, POWER, detectable_drop, mean_std
 
 TARGET_DROPS = {"mnist": 0.1, "resnet": 0.3, "cnn": 1.0}
 """The drop in test accuracy (points) each row family's seeds must detect: MNIST rows, the ResNet-18 section's
@@ -142,7 +142,7 @@ def spread(base: Record, store: BaselineStore) -> tuple[float, float]:
     """The test-accuracy seed spread the gate will judge the row by (the pooled one, or the row's own if larger),
     and its degrees of freedom."""
     values = base.values("test_accuracy")
-    own = (sum((v - sum(values) / len(values)) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    own = mean_std(values)[1] or 0.0
     pool = store.spreads(base).get(pool_key("test_accuracy", base))
     if pool is None or pool.sigma is None:
         return own, max(len(values) - 1, 1)

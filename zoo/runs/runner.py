@@ -268,8 +268,8 @@ def pair_record(pair: Pair, tier: str, results: list[SeedResult], session: Sessi
         note=pair.note, recipe=recipe.as_dict(), recipe_hash=recipe_hash(pair, tier),
         spread_family=spread_family(recipe.distill), code_version=CODE_VERSION, seeds=seeds,
         metrics=metrics, measured_now=sorted(metrics), carried_from_cache=carried, load=load.as_dict(),
-        machine_probe=results[0].probe | {"per_s": {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
-                                          if fresh else {}},
+        machine_probe=probe_record(results[0].probe, {metric: [r[rate] for r in fresh] for metric, rate in speeds.items()}
+                                   if fresh else {}),
         summary={"accuracy_mean": acc_mean, "accuracy_std": acc_std, "n": len(runs),
                  "train_seconds": sum(r["train_seconds"] for r in runs),
                  "train_images_per_s": mean_std([r["train_images_per_s"] for r in runs])[0],
@@ -329,9 +329,10 @@ def seed_metrics(runs: list[dict], recipe, speeds: dict[str, str]) -> dict[str, 
     return metrics
 
 
-def probe_record(session: Session, per_s: dict[str, list[float]]) -> dict:
-    """A record's machine-probe entry: the probe's description and its rate beside each timed metric's values."""
-    return session.probe.describe() | {"per_s": per_s}
+def probe_record(description: dict, per_s: dict[str, list[float]]) -> dict:
+    """A record's machine-probe entry: the probe's description (MachineProbe.describe) and its rate beside each
+    timed metric's values."""
+    return description | {"per_s": per_s}
 
 
 def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,
@@ -345,7 +346,7 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         dataset_fingerprint=session.dataset(dataset).fingerprint, switches=session.switches, student=str(spec),
         recipe={"batch": batch}, recipe_hash=stable_hash(spec, batch), code_version=CODE_VERSION,
         metrics={metric: [images_per_s]}, load=load.as_dict(),
-        machine_probe=probe_record(session, {metric: [probe_per_s]}),
+        machine_probe=probe_record(session.probe.describe(), {metric: [probe_per_s]}),
         summary={"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
                  "peak_memory_mib": peak_memory_mib(device)},
         provenance=session.provenance(),
