@@ -1,9 +1,8 @@
 """kdbench's training engine against a plain PyTorch loop, timed in one run: gated on any machine."""
-import os
-
 import pytest
 
 from zoo.catalog.pairs import get_pair
+from zoo.harness.plugin import skip_under_xdist
 from zoo.measure.costs import LoadMonitor
 from zoo.measure.speed import engine_speed
 from zoo.records.record import Record
@@ -15,8 +14,7 @@ CASES = ["mnist-mlp800-lr0.01", "mnist-mlp800-kd-lr0.01", "cifar10-cnn5-d0.5"]  
 
 @pytest.mark.parametrize("row", CASES)
 def test_engine_speed(row, bench):
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("timing comparisons run serially, never under xdist")
+    skip_under_xdist()
     pair = get_pair(row)
     data = bench.session.dataset(pair.dataset)
 

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from zoo.catalog.pairs import get_pair
+from zoo.harness.plugin import skip_under_xdist
 from zoo.measure.costs import LoadMonitor
 from zoo.records.record import Record
 from zoo.runs.runner import timing_record
@@ -59,8 +60,7 @@ def naive_epoch_images_per_s(model, recipe, data, indices) -> float:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_loader_speedup(case, bench):
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("timing comparisons run serially, never under xdist")
+    skip_under_xdist()
     if bench.session.opts.device.type != "cpu":
         pytest.skip("the naive loop is a CPU reference; GPU epoch times are reported by the pair rows")
     pair = get_pair(CASES[case])

@@ -14,6 +14,7 @@
     kdbench run ROW --seed S --out DIR     one (row, seed, tier) job, resumable from its epoch checkpoints
     kdbench launch [PATTERN ...] --out DIR rows x seeds (seed counts from power) run here or submitted to Slurm
     kdbench gather --out DIR               a launch's complete rows judged; rows missing seeds are INCOMPLETE
+    kdbench speed --base REF [BLOCK ...]   the working tree timed against REF, block by block, paired (AB/BA)
 
 A run set (A, B, RUN) is a session id from `kdbench history`, `latest` (the newest session),
 `baselines` (the committed baselines) or a folder of result records. The history store is
@@ -28,6 +29,7 @@ import sys
 from pathlib import Path
 
 from zoo.catalog.pairs import UnknownPairError
+from zoo.paired.session import PairedRunError
 from zoo.records.history import History, HistoryInputError, default_path
 from zoo.records.io import CorruptFileError, write_json
 from zoo.records.record import Record
@@ -383,9 +385,11 @@ def parser() -> argparse.ArgumentParser:
     si.add_argument("--out", default="results/site", help="output folder")
     si.set_defaults(handler=cmd_site)
 
+    from zoo.paired.command import add_parser as add_speed_parser
     from zoo.runs.commands import add_parsers
 
     add_parsers(sub, common, default_baselines)
+    add_speed_parser(sub, common)
     return top
 
 
@@ -396,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     history = History(args.db or default_path())
     try:
         return args.handler(args, history)
-    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError, ModuleNotFoundError) as err:
+    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError, ModuleNotFoundError,
+            PairedRunError) as err:
         print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -20,7 +20,7 @@ import torch
 from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
 from zoo.measure.costs import SESSION_PID_ENV
 from zoo.records.history import History, HistoryInputError
-from zoo.records.record import Record
+from zoo.records.record import SELF_CONTAINED, Record
 from zoo.records.results import project_root, record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
@@ -84,6 +84,12 @@ def pytest_addoption(parser):
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")
+
+
+def skip_under_xdist() -> None:
+    """Skip the calling timing benchmark in a pytest-xdist worker: timings run serially, alone on the machine."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("timing benchmarks run serially, never under xdist")
 
 
 def tier_of(config) -> str:
@@ -196,7 +202,7 @@ class Bench:
         """
         path = record_path(self.results_dir, record.key)
         write_record(path, record)
-        if self.config.getoption("--update-baselines"):
+        if self.config.getoption("--update-baselines") and record.kind not in SELF_CONTAINED:
             try:
                 verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
             except BaselineRefusedError as err:

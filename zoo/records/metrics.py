@@ -42,6 +42,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("latency_images_per_s", "images/s", True, "batch1-images-per-s"),
     Metric("engine_speed_ratio", "ratio", True, "engine-speed-ratio"),
     Metric("loader_speedup", "ratio", True, "loader-speedup"),
+    # per pair of blocks timed back to back: candidate seconds / base seconds (zoo.paired); above 1 is slower
+    Metric("ab_time_ratio", "x", False, "ab-time-ratio"),
     Metric("teacher_agreement", "%", True, ungated="top-1 agreement with the teacher is a coarse, bounded view of "
                                                   "teacher_kl, which is gated"),
     Metric("test_accuracy_ungated", "pt", True, ungated="smoke rows: accuracy after 4 epochs on 50 images is noise"),

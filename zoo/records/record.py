@@ -1,8 +1,9 @@
 """The result record: one typed Record for every kind of run, stored as one JSON file with a schema version.
 
 kinds: "pair" (a row of the table: a model trained on its seeds), "speed" (inference throughput or batch-1
-latency), "engine" (kdbench's training loop against a plain PyTorch loop) and "loader" (kdbench's data path
-against a per-sample DataLoader). A baseline is a record that --update-baselines or `kdbench promote`
+latency), "engine" (kdbench's training loop against a plain PyTorch loop), "loader" (kdbench's data path
+against a per-sample DataLoader) and "ab" (a block of kdbench's work timed in pairs against the same block of a
+base tree, zoo.paired: judged on its own pairs, never against a stored baseline). A baseline is a record that --update-baselines or `kdbench promote`
 stored under baselines/. Records are built here and in zoo.runs.runner only through this type, read only
 through `Record.from_json` (via zoo.records.store), and written only by `to_json`.
 """
@@ -16,7 +17,9 @@ from zoo.records.io import CorruptFileError
 
 SCHEMA = 2
 """The JSON layout this kdbench reads and writes; a record of another schema is refused with how to re-record."""
-KINDS = ("pair", "speed", "engine", "loader")
+KINDS = ("pair", "speed", "engine", "loader", "ab")
+SELF_CONTAINED = ("ab",)
+"""Kinds that carry their own reference (the base timed beside the candidate): judged without a stored baseline."""
 
 
 class RecordError(CorruptFileError):

@@ -277,6 +277,32 @@ def run_stage(run: TrainingRun, stage: str, stage_recipe: Recipe, batch_loss: Ba
         run.opts.between_epochs()
 
 
+def batch_inputs(run: TrainingRun, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The data path of one step: the batch `idx` of the resident training set, augmented (drawing its views
+    from the run's generator) and normalised; returns the inputs, the labels and the augmentation views."""
+    x, y = run.train_x[idx], run.train_y[idx]
+    views = None
+    if run.recipe.augment:
+        views = random_views(len(idx), run.generator, run.opts.device)
+        x = crop_flip(x, views)
+    return normalize(x, run.mean, run.std), y, views
+
+
+def train_step(run: TrainingRun, optimizer: torch.optim.Optimizer, batch_loss: BatchLoss, idx: torch.Tensor,
+               lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimisation step on the batch `idx` at learning rate `lr`: the loss, the logits and the labels
+    (left on the device: nothing here waits for it)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    x, y, views = batch_inputs(run, idx)
+    logits = _forward(run.step_model, x, run.opts)
+    loss = batch_loss(run, logits, x, y, idx, views)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits, y
+
+
 def train_epoch(run: TrainingRun, optimizer: torch.optim.Optimizer, stage_recipe: Recipe, epoch: int,
                 batch_loss: BatchLoss) -> dict:
     """One epoch over the training set in a seeded order: what it measured (loss and accuracy synced once)."""
@@ -289,20 +315,8 @@ def train_epoch(run: TrainingRun, optimizer: torch.optim.Optimizer, stage_recipe
     order = torch.randperm(n, generator=run.generator, device=device)
     for step in range(steps_per_epoch):
         lr = stage_recipe.lr * lr_factor(stage_recipe, epoch + step / steps_per_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         idx = order[step * bs:(step + 1) * bs]
-        x, y = run.train_x[idx], run.train_y[idx]
-        views = None
-        if run.recipe.augment:
-            views = random_views(len(idx), run.generator, device)
-            x = crop_flip(x, views)
-        x = normalize(x, run.mean, run.std)
-        logits = _forward(run.step_model, x, run.opts)
-        loss = batch_loss(run, logits, x, y, idx, views)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, logits, y = train_step(run, optimizer, batch_loss, idx, lr)
         loss_sum += loss.detach() * len(idx)
         correct += (logits.detach().argmax(1) == y).sum()
     epoch_loss, epoch_acc = (loss_sum / n).item(), 100.0 * correct.item() / n  # one sync per epoch

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.catalog.pairs import UnknownPairError, get_pair
-from zoo.records.record import IncompatibleBaselineError, Record
+from zoo.records.record import SELF_CONTAINED, IncompatibleBaselineError, Record
 from zoo.records.results import load_record, write_record
 from zoo.records.store import RecordStore
 from zoo.verdicts.gates import GATED, Finding, compare, ensure_compatible, finite_values, seed_spreads
@@ -83,6 +83,9 @@ class BaselineStore:
         path = self.path(record)
         base = self.load(record)
         sources = {"run": str(run_file), "baseline": str(path)}
+        if record.kind in SELF_CONTAINED:
+            findings = compare(record, None, {}, sources, self.thresholds)
+            return Verdict(verdict_status(findings), findings, record=record)
         if base is None:
             findings = compare(record, None, {}, sources, self.thresholds)
             return Verdict("fail" if any(f.failing for f in findings) else "new", findings, path, record=record)
@@ -107,6 +110,9 @@ class BaselineStore:
         rules only.
         """
         path = self.path(record)
+        if record.kind in SELF_CONTAINED:
+            return (f"not stored as a baseline at {path}: a {record.kind!r} record carries its own reference (the base "
+                    f"tree timed beside it) and is judged on its own")
         findings = compare(record, None, {}, {"run": "this run"}, self.thresholds)
         problems = [f.message() for f in findings if f.failing]
         problems += [f"{record.id}: {metric} is {values}" for metric in sorted(GATED & set(record.metrics))
@@ -180,6 +186,8 @@ class RowComparison:
 
     @property
     def status(self) -> str:
+        if self.record.kind in SELF_CONTAINED:
+            return verdict_status(self.findings)
         if self.problem:
             return "new" if self.base is None else "incompatible"
         return verdict_status(self.findings)

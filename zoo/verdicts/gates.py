@@ -31,6 +31,8 @@
               PyTorch loop, data path vs a per-sample DataLoader): comparable on any machine and
               under load, so it is always gated.
   LossFalls   smoke rows: the training loss of the last epoch is below the first epoch's.
+  PairedRatio the paired A/B (zoo.paired): a block timed in pairs against the same block of the base tree, judged
+              on its own pairs (zoo.verdicts.paired) by [tool.kdbench.speed] margin and alpha, on any machine.
 
 Every metric a baseline gates must be present and finite in both records: a missing, empty or
 non-finite value is INVALID, which fails the row. Timing findings are confirmed by a rerun before a
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from zoo.records.metrics import METRICS
 from zoo.records.record import IncompatibleBaselineError, Record
 from zoo.records.results import machine_fingerprint, provenance_line
+from zoo.verdicts.paired import judge_pairs
 from zoo.verdicts.stats import POWER, Pool, detectable_drop, mean_std, robust_pool, shortfall
 from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig, Thresholds
 
@@ -70,6 +73,7 @@ class Finding:
     p_value: float | None = None  # seed metrics: one-sided p of a drop this large if nothing changed
     detectable: float | None = None  # seed metrics: the drop these seeds detect with 80% power
     ratio: float | None = None  # speed metrics: the ratio to the baseline that the check judged (probe-normalised)
+    interval: tuple[float, float] | None = None  # paired speed: the ratio's confidence bounds
 
     @property
     def failing(self) -> bool:
@@ -323,6 +327,32 @@ class LossFalls:
                        "first-epoch minus last-epoch training loss must be > 0")
 
 
+@dataclass
+class PairedRatio:
+    """A block's ratios candidate / base, pair by pair: the paired verdict, with the row's speed settings."""
+
+    metric: str = "ab_time_ratio"
+
+    def check(self, run: Record, base: Record | None, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
+        if run.kind != "ab":
+            return None
+        if self.metric not in run.metrics:
+            problem = run.summary.get("problem") or "the record holds no pairs"
+            if run.summary.get("missing_in_base"):  # a block the base tree does not have: new, not comparable
+                return Finding(run.id, self.metric, "not gated", None, None, f"NEW: {problem}")
+            return Finding(run.id, self.metric, "invalid", None, None, f"not timed: {problem}")
+        values = finite_values(run, self.metric)
+        if isinstance(values, str) or any(v <= 0 for v in values):
+            return _invalid(run, self.metric, {"run": values if isinstance(values, str) else "non-positive"}, sources)
+        margin, alpha = limits["speed.margin"], limits["speed.alpha"]
+        paired = judge_pairs(values, margin.value, alpha.value)
+        against = run.summary.get("base", {}).get("commit") or "the base"
+        return Finding(run.id, self.metric, paired.status, paired.estimate, 1.0,
+                       f"against {str(against)[:12]}: {paired.describe()}; fails when the lower bound exceeds "
+                       f"x{margin.value:g} [{margin}; {alpha}]", timing=False, p_value=paired.p_slower,
+                       ratio=paired.estimate, interval=(paired.low, paired.high))
+
+
 CHECKS = [
     Exact("params"),
     Exact("gmacs", counter="fvcore"),
@@ -344,7 +374,7 @@ CHECKS = [
 ]
 UNGATED = {m.name: m.ungated for m in METRICS.values() if not m.gated}
 """Metrics that records carry but no check gates, each with the reason."""
-GATED = {c.metric for c in CHECKS} | {LossFalls.metric}
+GATED = {c.metric for c in CHECKS} | {LossFalls.metric, PairedRatio.metric}
 
 
 def ensure_compatible(run: Record, base: Record, path) -> None:
@@ -401,7 +431,8 @@ def compare(run: Record, base: Record | None, pools: dict, sources: dict | None 
     if unknown:
         raise ValueError(f"{run.id}: metrics {sorted(unknown)} are not in the metric table; declare each in "
                          f"zoo.records.metrics.METRICS (unit, direction, and a check or the reason it is not gated)")
-    findings = [LossFalls().check(run, base, pools, sources, limits)]
+    findings = [LossFalls().check(run, base, pools, sources, limits),
+                PairedRatio().check(run, base, pools, sources, limits)]
     if base is not None:
         findings += [check.check(run, base, pools, sources, limits) for check in CHECKS]
     for finding in findings:

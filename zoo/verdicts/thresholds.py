@@ -10,6 +10,8 @@ keys) or, without that file, in `pyproject.toml` under `[tool.kdbench]`, globall
     test_accuracy = 0.1
     [tool.kdbench.min_ratio]                # per speed metric: the ratio to the baseline below which it fails
     train_images_per_s = 0.7
+    [tool.kdbench.speed]                    # the paired A/B of a candidate against its base (zoo.paired)
+    margin = 1.05                           # a slowdown by more than this factor fails, with significance
     [[tool.kdbench.rows]]                   # the rows whose id matches `match` (a glob), in file order
     match = "cifar10-*"
     min_ratio = { train_images_per_s = 0.6 }
@@ -57,6 +59,12 @@ DEFAULTS: dict[str, float] = {
     "min_ratio.latency_images_per_s": MIN_INFER_RATIO,
     "min_ratio.engine_speed_ratio": MIN_IN_RUN_RATIO,
     "min_ratio.loader_speedup": MIN_LOADER_RATIO,
+    # The paired A/B (zoo.paired, zoo.verdicts.paired): pairs of blocks timed back to back, base and candidate.
+    "speed.margin": 1.05,  # a block slower by more than this factor, with significance, fails (asv flags at 1.1)
+    "speed.alpha": 0.01,  # one-sided level of each bound of the ratio's interval
+    "speed.pairs": 10,  # pairs per block; 2^-pairs must be below alpha for the interval to exist
+    "speed.max_pairs": 30,  # pairs a block whose interval still straddles the margin may grow to
+    "speed.block_seconds": 0.5,  # one timed block of one side, sized on the base
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
 
@@ -143,7 +151,7 @@ def _settings(table: dict, where: str) -> dict[str, float]:
     """Flatten {alpha_fail, margin: {...}, min_ratio: {...}} to dotted keys, each checked."""
     flat: dict[str, object] = {}
     for key, value in table.items():
-        if key in ("margin", "min_ratio") and isinstance(value, dict):
+        if key in ("margin", "min_ratio", "speed") and isinstance(value, dict):
             flat |= {f"{key}.{metric}": v for metric, v in value.items()}
         else:
             flat[key] = value
@@ -157,18 +165,30 @@ def _settings(table: dict, where: str) -> dict[str, float]:
             raise ThresholdConfigError(f"{where}: unknown setting {key!r}{hint}; known: {', '.join(known)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ThresholdConfigError(f"{where}: {key} must be a finite number, got {value!r}")
-        low, high = _RANGES[key.split(".", 1)[0]]
+        low, high = _RANGES.get(key) or _RANGES[key.split(".", 1)[0]]
         if not low < value <= high:
             raise ThresholdConfigError(f"{where}: {key} = {value!r} is out of range; it must be > {low} and <= {high}")
         settings[key] = float(value)
     return settings
 
 
-_RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0)}
-"""Allowed (exclusive low, inclusive high) per kind of setting; a margin may be 0."""
+_RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0),
+           "speed.margin": (1.0, 10.0), "speed.alpha": (0.0, 0.25), "speed.pairs": (1.0, 1000.0),
+           "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0)}
+"""Allowed (exclusive low, inclusive high) per setting, or per kind of setting; a margin may be 0."""
 
 
 def _check_levels(settings: dict[str, Setting], file: Path | None) -> None:
+    for key in ("speed.pairs", "speed.max_pairs"):
+        if settings[key].value != int(settings[key].value):
+            raise ThresholdConfigError(f"{file}: {key} must be a whole number of pairs, got {settings[key].value:g}")
+    alpha, pairs = settings["speed.alpha"].value, settings["speed.pairs"].value
+    if 2.0 ** -pairs > alpha:
+        raise ThresholdConfigError(f"{file}: speed.pairs = {pairs:g} pairs cannot reach speed.alpha = {alpha:g} (their "
+                                   f"smallest p is 2^-pairs = {2.0 ** -pairs:.2g}); raise speed.pairs or speed.alpha")
+    if settings["speed.max_pairs"].value < pairs:
+        raise ThresholdConfigError(f"{file}: speed.max_pairs ({settings['speed.max_pairs'].value:g}) must not be below "
+                                   f"speed.pairs ({pairs:g})")
     if settings["alpha_fail"].value > settings["alpha_warn"].value:
         raise ThresholdConfigError(f"{file}: alpha_fail ({settings['alpha_fail'].value:g}) must not exceed "
                                    f"alpha_warn ({settings['alpha_warn'].value:g}): a failure is also a warning")

@@ -1,0 +1,169 @@
+"""The timed blocks of the paired A/B: real pieces of kdbench's work, built from the tree that runs them.
+
+A block is named `KIND:ROW[/STAGE]`:
+  train:ROW         optimisation steps of ROW's quick recipe: its model, distiller, teacher outputs, augmentation,
+                    batch size and threads, through the engine's own train_step (zoo.training.engine)
+  train:ROW/hint    FitNets' first stage: the hint regression steps
+  infer:ROW         the inference benchmark's forward passes (zoo.measure.inference) of ROW's student, full batch
+  data:ROW          the data path alone: ROW's batches gathered, augmented and normalised (engine.batch_inputs)
+
+The teacher of a distilling row is built with seeded weights, not trained: what a step costs does not depend on
+the values of the weights, and neither side has to train or load a teacher. A block of `steps` runs that many
+steps (forward passes, batches) and waits for the device once at the end.
+
+This module runs inside each side's worker (zoo.paired.worker), from that side's own tree.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from zoo.catalog.pairs import Pair, get_pair
+from zoo.measure.costs import synchronize
+from zoo.measure.inference import THROUGHPUT, InferenceCase
+from zoo.training.distill.base import FeatureTaps
+from zoo.training.engine import (
+    TrainOptions,
+    batch_inputs,
+    hint_loss,
+    make_optimizer,
+    prepare_teacher_targets,
+    recipe_loss,
+    seed_everything,
+    setup,
+    train_step,
+)
+from zoo.training.registry import build_model
+
+KINDS = ("train", "infer", "data")
+STAGES = ("train", "hint")
+
+
+class BlockError(ValueError):
+    """A block name that names no block this tree can build; the message says what exists."""
+
+
+@dataclass(frozen=True)
+class BlockName:
+    kind: str
+    row: str
+    stage: str = "train"
+
+    @classmethod
+    def parse(cls, text: str) -> BlockName:
+        kind, sep, rest = text.partition(":")
+        row, _, stage = rest.partition("/")
+        if not sep or kind not in KINDS or not row or (stage and (kind != "train" or stage not in STAGES)):
+            raise BlockError(f"{text!r} is not a block name; write train:ROW, train:ROW/hint, infer:ROW or data:ROW")
+        return cls(kind, row, stage or "train")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.row}" + ("/hint" if self.stage == "hint" else "")
+
+
+def _time(fn, steps: int, device: torch.device) -> tuple[float, float]:
+    """Wall and CPU seconds of `steps` calls of `fn`, waiting for the device once at the end."""
+    synchronize(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        fn()
+    synchronize(device)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+class Batches:
+    """Endless seeded batches of indices into a training set of `n` images: a new permutation per pass."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.order, self.at = torch.empty(0, dtype=torch.long), 0
+
+    def next(self) -> torch.Tensor:
+        if self.at + self.batch_size > len(self.order):
+            self.order, self.at = torch.randperm(self.n, generator=self.generator, device=self.device), 0
+        self.at += self.batch_size
+        return self.order[self.at - self.batch_size:self.at]
+
+
+class TrainingBlock:
+    """Steps of a row's training (or FitNets' hint stage), from the engine's own setup and train_step."""
+
+    def __init__(self, pair: Pair, tier: str, stage: str, dataset, opts: TrainOptions):
+        recipe = pair.recipes[tier]
+        data = dataset(pair.dataset)
+        seed_everything(0, opts.device)
+        teacher = None
+        if recipe.distill:
+            teacher = build_model(get_pair(pair.teacher[tier]).student, data.num_classes)
+        model = build_model(pair.student, data.num_classes)
+        self.run = run = setup(model, recipe, data, 0, opts, teacher)
+        kd = run.distiller
+        if stage == "hint" and not (kd and kd.hint_epochs):
+            raise BlockError(f"train:{pair.id}/hint: the row's distiller has no hint stage")
+        if kd:
+            prepare_teacher_targets(run)
+        run.student_taps = FeatureTaps(model, kd.student_features if kd else ())
+        run.teacher_taps = FeatureTaps(teacher, kd.teacher_features if kd else ())
+        stage_recipe = recipe.replace(epochs=kd.hint_epochs) if stage == "hint" else recipe
+        self.loss = hint_loss if stage == "hint" else recipe_loss
+        self.optimizer = make_optimizer(run.params, stage_recipe)
+        self.lr = stage_recipe.lr
+        self.batches = Batches(len(run.train_x), recipe.batch_size, run.generator, opts.device)
+        model.train()
+
+    def step(self) -> None:
+        train_step(self.run, self.optimizer, self.loss, self.batches.next(), self.lr)
+
+    def time(self, steps: int) -> tuple[float, float]:
+        return _time(self.step, steps, self.run.opts.device)
+
+
+class DataBlock(TrainingBlock):
+    """The data path of a row's training steps alone: gather, augment, normalise."""
+
+    def step(self) -> None:
+        batch_inputs(self.run, self.batches.next())
+
+
+class InferenceBlock:
+    def __init__(self, pair: Pair, dataset, opts: TrainOptions):
+        self.case = InferenceCase.build(pair.student, dataset(pair.dataset), THROUGHPUT, opts)
+
+    def time(self, steps: int) -> tuple[float, float]:
+        return _time(self.case.infer, steps, self.case.opts.device)
+
+
+DEFAULT_BLOCKS = (
+    "train:mnist-mlp800-lr0.01",
+    "train:mnist-mlp800-kd-lr0.01",
+    "train:mnist-mlp800-datafree-all-lr0.01",
+    "train:cifar10-cnn5-d0.5",
+    "train:cifar10-cnn5-d0.5-kd",
+    "train:cifar10-cnn5-d0-at",
+    "train:cifar10-cnn5-d0-fitnets/hint",
+    "train:cifar10-cnn5-d0-fitnets",
+    "infer:mnist-mlp800-lr0.01",
+    "infer:cifar10-cnn5-d0.5",
+    "infer:cifar10-resnet18",
+    "data:mnist-mlp800-lr0.01",
+    "data:cifar10-cnn5-d0.5",
+)
+"""Every distinct training step of the quick tier (one row per model x distiller: the MLP with and without KD,
+data-free KD, the CNN with and without KD, attention transfer, FitNets' two stages), the inference benchmark's
+forward passes of each model family, and the data path of each dataset."""
+
+
+def build_block(name: str, tier: str, dataset, opts: TrainOptions):
+    """The block `name` of `tier` built from this tree, ready to be timed (`block.time(steps)`);
+    `dataset(variant)` returns the loaded TensorData."""
+    block = BlockName.parse(name)
+    pair = get_pair(block.row)
+    if tier not in pair.recipes:
+        raise BlockError(f"{name}: row {block.row} has no {tier!r} recipe")
+    if block.kind == "infer":
+        return InferenceBlock(pair, dataset, opts)
+    if block.kind == "data":
+        return DataBlock(pair, tier, "train", dataset, opts)
+    return TrainingBlock(pair, tier, block.stage, dataset, opts)
