@@ -4,8 +4,9 @@
               candidate is the working tree (or a worktree of a ref). The run refuses two sides that load the
               same files.
   schedule    every block is built once per side and one warm-up block per side is thrown away; then pairs
-              are timed round-robin over the blocks, one worker at a time, in the orders AB and BA by turns,
-              so a slow phase of the host lands on both halves of a pair.
+              are timed round-robin over the blocks, one worker at a time. A pair is `slices` short turns of
+              each side interleaved (AB BA AB ..., starting with the other side every other pair), summed per
+              side: a slow phase of the host, of any length beyond one turn, lands on both sides alike.
   extension   a block whose verdict is still open after `pairs` pairs (zoo.verdicts.paired: the interval
               straddles the margin) gets `EXTEND` more pairs at a time, up to `max_pairs`.
 """
@@ -147,6 +148,7 @@ class Schedule:
     pairs: int
     max_pairs: int
     block_seconds: float
+    slices: int  # a pair is this many turns of each side, interleaved (ABBA...), summed per side
 
 
 def _check_sides(base: Worker, candidate: Worker) -> None:
@@ -178,12 +180,13 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
         active = [t for t in timings if not t.problem]
         for i in range(schedule.pairs):
             for j, timing in enumerate(active):
-                _pair(timing, base, candidate, base_first=(i + j) % 2 == 0)
+                _pair(timing, base, candidate, base_first=(i + j) % 2 == 0, slices=schedule.slices)
         open_blocks = [t for t in active if not judge(t.name, t.ratios).conclusive]
         while open_blocks:
             for i in range(EXTEND):
                 for j, timing in enumerate(open_blocks):
-                    _pair(timing, base, candidate, base_first=(len(timing.ratios) + j) % 2 == 0)
+                    _pair(timing, base, candidate, base_first=(len(timing.ratios) + j) % 2 == 0,
+                          slices=schedule.slices)
             open_blocks = [t for t in open_blocks if len(t.ratios) < schedule.max_pairs
                            and not judge(t.name, t.ratios).conclusive]
         log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs in "
@@ -213,7 +216,7 @@ def _build(name: str, tier: str, base: Worker, candidate: Worker, schedule: Sche
             if seconds >= CALIBRATION_S or steps >= 1 << 20:
                 break
             steps *= 2
-    timing.steps = max(1, round(steps * schedule.block_seconds / seconds))
+    timing.steps = max(1, round(steps * schedule.block_seconds / schedule.slices / seconds))
     for worker in (base, candidate):  # the warm-up block, thrown away
         _time(worker, name, timing.steps)
     return timing
@@ -226,12 +229,17 @@ def _time(worker: Worker, name: str, steps: int) -> tuple[float, float]:
     return answer["seconds"], answer["cpu_seconds"]
 
 
-def _pair(timing: BlockTiming, base: Worker, candidate: Worker, base_first: bool) -> None:
-    first, second = (base, candidate) if base_first else (candidate, base)
-    measured = {first: _time(first, timing.name, timing.steps)}
-    measured[second] = _time(second, timing.name, timing.steps)
-    timing.base_seconds.append(measured[base][0])
-    timing.candidate_seconds.append(measured[candidate][0])
-    timing.base_cpu_seconds.append(measured[base][1])
-    timing.candidate_cpu_seconds.append(measured[candidate][1])
+def _pair(timing: BlockTiming, base: Worker, candidate: Worker, base_first: bool, slices: int) -> None:
+    """One pair: `slices` turns of each side, in the order AB BA AB ... (or BA AB ...), summed per side."""
+    total = {base: [0.0, 0.0], candidate: [0.0, 0.0]}
+    for turn in range(slices):
+        order = (base, candidate) if base_first == (turn % 2 == 0) else (candidate, base)
+        for worker in order:
+            seconds, cpu_seconds = _time(worker, timing.name, timing.steps)
+            total[worker][0] += seconds
+            total[worker][1] += cpu_seconds
+    timing.base_seconds.append(total[base][0])
+    timing.candidate_seconds.append(total[candidate][0])
+    timing.base_cpu_seconds.append(total[base][1])
+    timing.candidate_cpu_seconds.append(total[candidate][1])
     timing.orders.append("AB" if base_first else "BA")

@@ -64,7 +64,8 @@ DEFAULTS: dict[str, float] = {
     "speed.alpha": 0.01,  # one-sided level of each bound of the ratio's interval
     "speed.pairs": 10,  # pairs per block; 2^-pairs must be below alpha for the interval to exist
     "speed.max_pairs": 30,  # pairs a block whose interval still straddles the margin may grow to
-    "speed.block_seconds": 0.5,  # one timed block of one side, sized on the base
+    "speed.block_seconds": 0.5,  # one side's share of a pair, sized on the base
+    "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
 
@@ -174,12 +175,13 @@ def _settings(table: dict, where: str) -> dict[str, float]:
 
 _RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0),
            "speed.margin": (1.0, 10.0), "speed.alpha": (0.0, 0.25), "speed.pairs": (1.0, 1000.0),
-           "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0)}
+           "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0),
+           "speed.slices": (0.0, 100.0)}
 """Allowed (exclusive low, inclusive high) per setting, or per kind of setting; a margin may be 0."""
 
 
 def _check_levels(settings: dict[str, Setting], file: Path | None) -> None:
-    for key in ("speed.pairs", "speed.max_pairs"):
+    for key in ("speed.pairs", "speed.max_pairs", "speed.slices"):
         if settings[key].value != int(settings[key].value):
             raise ThresholdConfigError(f"{file}: {key} must be a whole number of pairs, got {settings[key].value:g}")
     alpha, pairs = settings["speed.alpha"].value, settings["speed.pairs"].value
