@@ -64,7 +64,7 @@ DEFAULTS: dict[str, float] = {
     "speed.alpha": 0.01,  # one-sided level of each bound of the ratio's interval
     "speed.pairs": 10,  # pairs per block; 2^-pairs must be below alpha for the interval to exist
     "speed.max_pairs": 30,  # pairs a block whose interval still straddles the margin may grow to
-    "speed.block_seconds": 0.5,  # one side's share of a pair, sized on the base
+    "speed.block_seconds": 0.25,  # one side's share of a pair, sized on the base
     "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
