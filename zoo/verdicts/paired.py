@@ -12,9 +12,9 @@ approximation):
   FAIL       (regressed) the lower bound is above the margin: slower than `margin` with significance, and
              the median pair says so too (a few outlying pairs cannot carry it)
   IMPROVED   the upper bound is below 1 / margin, likewise
-  PASS       (ok) the upper bound is at or below the margin: any slowdown is smaller than the margin
-  WARN       neither, after the most pairs allowed: the pairs are too noisy to exclude a slowdown beyond the
-             margin; the verdict says how large a slowdown it could not exclude
+  PASS       (ok) otherwise. It is conclusive when the upper bound is at or below the margin (any slowdown is
+             smaller than the margin); else the controller adds pairs (zoo.paired.session) and, at the most
+             pairs allowed, the finding states the slowdown it could not exclude (its upper bound)
 
 Pure functions of the ratios: no clock is read here (tests/verdicts/test_paired.py feeds synthetic series).
 """
@@ -106,22 +106,25 @@ class PairedSpeed:
 
     @property
     def status(self) -> str:
-        """regressed, improved, ok, or warn (inconclusive); see the module's docstring."""
+        """regressed, improved or ok; see the module's docstring."""
         if self.low > self.margin and self.median > self.margin:
             return "regressed"
         if self.high < 1 / self.margin and self.median < 1 / self.margin:
             return "improved"
-        return "ok" if self.high <= self.margin else "warn"
+        return "ok"
 
     @property
     def conclusive(self) -> bool:
-        """Whether more pairs could change the verdict no more: every status but warn."""
-        return self.status != "warn"
+        """A change beyond the margin shown, or any slowdown beyond the margin excluded."""
+        return self.status != "ok" or self.high <= self.margin
 
     def describe(self) -> str:
-        return (f"x{self.estimate:.3f} (median pair x{self.median:.3f}; {1 - self.alpha:.0%} bounds "
+        text = (f"x{self.estimate:.3f} (median pair x{self.median:.3f}; {1 - self.alpha:.0%} bounds "
                 f"x{self.low:.3f}..x{self.high:.3f}; p slower than x{self.margin:g} = {self.p_slower:.2g}; "
                 f"{self.n} pairs)")
+        if not self.conclusive:
+            text += f"; inconclusive: a slowdown up to x{self.high:.3f} is not excluded"
+        return text
 
 
 def judge_pairs(ratios: list[float], margin: float, alpha: float) -> PairedSpeed:
