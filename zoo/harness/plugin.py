@@ -81,6 +81,12 @@ def pytest_addoption(parser):
     group.addoption("--distillers", action="store_true",
                     help="also run the rows marked `distillers` (methods other than Hinton KD, zoo.training.distill); "
                          "`-m distillers` runs only them")
+    group.addoption("--speed-base", default=None, metavar="REF",
+                    help="also time this tree against the git ref REF, block by block, paired (zoo.paired): the rows "
+                         "marked `paired`, judged on any machine (.ci/run: HEAD~1; a pull request: its merge-base)")
+    group.addoption("--speed-base-python", default=None, metavar="PYTHON",
+                    help="the paired base's interpreter (another venv, e.g. another torch); without --speed-base: "
+                         "this tree under that interpreter")
     group.addoption("--amp", action="store_true", help="bf16 autocast (GPU)")
     group.addoption("--channels-last", action="store_true", help="channels_last memory format")
     group.addoption("--compile", action="store_true", help="torch.compile the student")
@@ -214,7 +220,7 @@ class Bench:
                 write_record(path, verdict.record)
         self.verdicts[record.id] = verdict
         for finding in verdict.findings:
-            if finding.status in LOUD or finding.timing and finding.status == "ok":  # a passed speed check says how
+            if finding.status in LOUD or (finding.timing or finding.interval) and finding.status == "ok":  # says how
                 self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
         if verdict.status == "fail":
             pytest.fail(verdict.summary(), pytrace=False)
@@ -237,6 +243,7 @@ def pytest_configure(config):
         ("speed", "inference throughput and latency benchmarks (never under xdist)"),
         ("sweep", "rows of the dark-knowledge schemes: deselected unless --sweeps is given"),
         ("distillers", "rows of distillers other than Hinton KD: deselected unless --distillers is given"),
+        ("paired", "blocks timed against --speed-base REF (zoo.paired): deselected unless --speed-base is given"),
     ]:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(_RowReports(config), "kdbench-row-reports")
@@ -245,9 +252,23 @@ def pytest_configure(config):
     thresholds(config)
     parse_seeds(config.getoption("--seeds"), 1)
     resolve_device(config.getoption("--device"))
+    _check_speed_base(config)
     reason = config.getoption("--baseline-reason")
     if reason is not None and (not reason.strip() or not config.getoption("--update-baselines")):
         raise pytest.UsageError("--baseline-reason takes a non-empty reason and goes with --update-baselines")
+
+
+def _check_speed_base(config) -> None:
+    """--speed-base must name a commit of the project's repository; --speed-base-python an interpreter."""
+    ref, python = config.getoption("--speed-base"), config.getoption("--speed-base-python")
+    if ref is not None:
+        done = subprocess.run(["git", "-C", str(project_dir(config)), "rev-parse", "--verify", "--quiet",
+                               f"{ref}^{{commit}}"], capture_output=True, text=True)
+        if done.returncode:
+            raise pytest.UsageError(f"--speed-base {ref!r} is not a commit of the repository at {project_dir(config)}; "
+                                    f"name a branch, tag or commit (a shallow clone lacks history: fetch-depth 0)")
+    if python is not None and not shutil.which(python):
+        raise pytest.UsageError(f"--speed-base-python {python!r} is not an executable; give a venv's bin/python")
 
 
 def pytest_report_header(config):
@@ -269,6 +290,10 @@ def pytest_generate_tests(metafunc):
         tier = tier_of(metafunc.config)
         params = [pytest.param(p, id=p.id, marks=_marks(p, tier)) for p in pairs_for(tier)]
         metafunc.parametrize("pair", params)
+    if "paired_block" in metafunc.fixturenames:
+        from zoo.paired.blocks import DEFAULT_BLOCKS
+
+        metafunc.parametrize("paired_block", list(DEFAULT_BLOCKS), ids=list(DEFAULT_BLOCKS))
     if "model_case" in metafunc.fixturenames:
         tier = tier_of(metafunc.config)
         cases: dict[tuple, list[Pair]] = {}
@@ -294,8 +319,8 @@ def pytest_collection_modifyitems(config, items):
     if rows:
         config.stash[_RUNS_ROWS] = True
         _check_baselines(config)
-    for marker, option in OPT_IN_MARKERS.items():
-        if not config.getoption(option):
+    for marker, option in {**OPT_IN_MARKERS, "paired": "--speed-base"}.items():
+        if not config.getoption(option) and not (marker == "paired" and config.getoption("--speed-base-python")):
             left_out = [item for item in items if item.get_closest_marker(marker)]
             if left_out:
                 config.hook.pytest_deselected(items=left_out)
@@ -355,6 +380,24 @@ def bench(request) -> Bench:
 
 
 _BENCH = pytest.StashKey[Bench]()
+
+
+@pytest.fixture(scope="session")
+def paired_ab(request, bench) -> dict:
+    """The paired A/B of every collected `paired_block` against --speed-base, run once, in one window, on first
+    use: its records by block name (zoo.paired.ab)."""
+    import sys
+
+    from zoo.paired.ab import ABRequest, run_ab
+
+    skip_under_xdist()
+    config = request.config
+    blocks = [item.callspec.params["paired_block"] for item in request.session.items
+              if "paired_block" in getattr(getattr(item, "callspec", None), "params", {})]
+    ab = ABRequest(project=project_dir(config), base_ref=config.getoption("--speed-base"),
+                   base_python=config.getoption("--speed-base-python"), blocks=tuple(blocks))
+    records = run_ab(ab, thresholds(config), sys.executable, bench.session.cache_dir, log=bench.session.opts.log)
+    return {record.summary["block"]: record for record in records}
 
 
 def _live_log(config):

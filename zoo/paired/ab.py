@@ -63,7 +63,8 @@ def run_ab(request: ABRequest, config: ThresholdConfig, default_python: str, cac
     base, candidate = sides(request, default_python, request.worktrees or cache_dir / "worktrees")
     settings = config.for_row("ab")
     schedule = Schedule(int(settings["speed.pairs"].value), int(settings["speed.max_pairs"].value),
-                        settings["speed.block_seconds"].value, int(settings["speed.slices"].value))
+                        settings["speed.block_seconds"].value, int(settings["speed.slices"].value),
+                        int(settings["speed.workers"].value))
 
     def judge(block: str, ratios: list[float]):
         limits = config.for_row(record_id(block))
@@ -96,6 +97,6 @@ def ab_record(timing: BlockTiming, tier: str, base_identity: dict, candidate_ide
         kind="ab", id=record_id(timing.name), tier=tier, dataset=pair.dataset, device="cpu", metrics=metrics,
         provenance=origin, student=str(pair.student),
         recipe={"block": timing.name, "steps": timing.steps, "block_seconds": schedule.block_seconds,
-                "pairs": schedule.pairs, "max_pairs": schedule.max_pairs, "slices": schedule.slices},
+                "pairs": schedule.pairs, "max_pairs": schedule.max_pairs, "slices": schedule.slices, "workers": schedule.workers},
         summary=summary,
     )

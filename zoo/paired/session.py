@@ -7,6 +7,10 @@
               are timed round-robin over the blocks, one worker at a time. A pair is `slices` short turns of
               each side interleaved (AB BA AB ..., starting with the other side every other pair), summed per
               side: a slow phase of the host, of any length beyond one turn, lands on both sides alike.
+  workers     each side runs in `workers` processes, and pair i of a block runs on the (i mod workers)-th of
+              each: an identical computation in two processes can differ by a few percent for the life of the
+              processes (where the allocator put its buffers; measured up to 9% on this VM), and the pairs
+              spread that over several processes instead of charging it all to the code.
   extension   a block whose verdict is still open after `pairs` pairs (zoo.verdicts.paired: the interval
               straddles the margin) gets `EXTEND` more pairs at a time, up to `max_pairs`.
 """
@@ -149,6 +153,7 @@ class Schedule:
     max_pairs: int
     block_seconds: float
     slices: int  # a pair is this many turns of each side, interleaved (ABBA...), summed per side
+    workers: int  # worker processes per side; pair i runs on the i-th of each side, round-robin
 
 
 def _check_sides(base: Worker, candidate: Worker) -> None:
@@ -167,57 +172,66 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
     """
     env = env or {}
     started = time.perf_counter()
-    base, candidate = Worker(base_side, env), Worker(candidate_side, env)
+    bases = [Worker(base_side, env) for _ in range(schedule.workers)]
+    candidates = [Worker(candidate_side, env) for _ in range(schedule.workers)]
     try:
-        for worker in (base, candidate):
+        for worker in (*bases, *candidates):
             worker.hello()
-        _check_sides(base, candidate)
-        for worker in (base, candidate):
+        _check_sides(bases[0], candidates[0])
+        for worker in (bases[0], candidates[0]):
             ident = worker.identity
             log(f"{worker.side.label:9}: {ident['commit'] or 'no commit'}{' (uncommitted changes)' if ident['dirty'] else ''}"
                 f" {ident['zoo']} python {ident['python_version']} torch {ident['torch']} threads {ident['threads']}")
-        timings = [_build(name, tier, base, candidate, schedule, log) for name in blocks]
+        timings = [_build(name, tier, bases, candidates, schedule, log) for name in blocks]
         active = [t for t in timings if not t.problem]
-        for i in range(schedule.pairs):
+
+        def pair(timing: BlockTiming, j: int) -> None:
+            i = len(timing.ratios)
+            w = i % schedule.workers
+            _pair(timing, bases[w], candidates[w], base_first=(i // schedule.workers + j) % 2 == 0,
+                  slices=schedule.slices)
+
+        for _ in range(schedule.pairs):
             for j, timing in enumerate(active):
-                _pair(timing, base, candidate, base_first=(i + j) % 2 == 0, slices=schedule.slices)
+                pair(timing, j)
         open_blocks = [t for t in active if not judge(t.name, t.ratios).conclusive]
         while open_blocks:
-            for i in range(EXTEND):
+            for _ in range(EXTEND):
                 for j, timing in enumerate(open_blocks):
-                    _pair(timing, base, candidate, base_first=(len(timing.ratios) + j) % 2 == 0,
-                          slices=schedule.slices)
+                    pair(timing, j)
             open_blocks = [t for t in open_blocks if len(t.ratios) < schedule.max_pairs
                            and not judge(t.name, t.ratios).conclusive]
-        log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs in "
-            f"{time.perf_counter() - started:.0f} s")
-        return base.identity, candidate.identity, timings
+        log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs on {schedule.workers} "
+            f"worker(s) per side in {time.perf_counter() - started:.0f} s")
+        return bases[0].identity, candidates[0].identity, timings
     finally:
-        base.close()
-        candidate.close()
+        for worker in (*bases, *candidates):
+            worker.close()
 
 
-def _build(name: str, tier: str, base: Worker, candidate: Worker, schedule: Schedule, log) -> BlockTiming:
-    """Build the block on both sides, size it to about `block_seconds` on the base, and throw one block away per side."""
+def _build(name: str, tier: str, bases: list[Worker], candidates: list[Worker], schedule: Schedule,
+           log) -> BlockTiming:
+    """Build the block in every worker, size a turn to about block_seconds / slices on the first base worker, and
+    throw one turn away per worker."""
     timing = BlockTiming(name)
-    for worker in (base, candidate):
+    for worker in (*bases, *candidates):
         answer = worker.ask(op="build", block=name, tier=tier)
         if "error" in answer:
             if answer["kind"] == "crash":
                 raise PairedRunError(f"{worker.side.describe()}: building {name} failed: {answer['error']}")
             timing.problem = f"the {worker.side.label} cannot build it: {answer['error']}"
-            timing.missing_in_base = worker is base
+            timing.missing_in_base = worker in bases
             log(f"{name}: not timed, {timing.problem}")
             return timing
     steps = 1
     for _ in range(2):  # the first pass warms the block up (allocations, caches), the second sizes it
         while True:
-            seconds = _time(base, name, steps)[0]
+            seconds = _time(bases[0], name, steps)[0]
             if seconds >= CALIBRATION_S or steps >= 1 << 20:
                 break
             steps *= 2
     timing.steps = max(1, round(steps * schedule.block_seconds / schedule.slices / seconds))
-    for worker in (base, candidate):  # the warm-up block, thrown away
+    for worker in (*bases, *candidates):  # the warm-up turn, thrown away
         _time(worker, name, timing.steps)
     return timing
 
