@@ -4,7 +4,6 @@ naive: a torch DataLoader over a Dataset that turns each sample into a PIL image
 torchvision transforms one sample at a time (the tutorial loop). kdbench: the engine's resident
 uint8 tensors with batched augmentation. Same model, optimiser, batch size and images.
 """
-import os
 import time
 
 import pytest

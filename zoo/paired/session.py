@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.verdicts.paired import PairedSpeed, judge_pairs
+from zoo.verdicts.paired import PairedSpeed
 
 EXTEND = 4
 CALIBRATION_S = 0.05  # a calibration call runs steps until it lasts at least this long

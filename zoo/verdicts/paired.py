@@ -23,10 +23,10 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def signed_rank_cdf(n: int) -> tuple[float, ...]:
     """P(W+ <= w) for w = 0 .. n(n+1)/2 under the null (symmetric about 0), exactly, for `n` untied pairs."""
     counts = [1]
