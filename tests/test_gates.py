@@ -11,6 +11,7 @@ from zoo.verdicts.gates import (
     CHECKS,
     UNGATED,
     LossFalls,
+    PairedRatio,
     compare,
     ensure_compatible,
     seed_spreads,
@@ -463,7 +464,7 @@ def test_the_metric_table_and_the_checks_agree():
     a gated table metric, and every ungated one says why."""
     from zoo.records.metrics import METRICS
 
-    checked = [c.metric for c in CHECKS] + [LossFalls.metric]
+    checked = [c.metric for c in CHECKS] + [LossFalls.metric, PairedRatio.metric]
     assert len(checked) == len(set(checked))
     assert set(checked) == {m.name for m in METRICS.values() if m.gated}
     assert set(UNGATED) == {m.name for m in METRICS.values() if not m.gated} and all(UNGATED.values())
