@@ -10,6 +10,7 @@
     kdbench site --out DIR                 a static dashboard of the history store (index, rows, regressions)
     kdbench evidence aa|sensitivity ...    A/A reruns and injected regressions judged against the baselines
                                            (sensitivity also: the drop each gated quick row detects)
+    kdbench evidence paired DIR            paired A/B runs under DIR/CANDIDATE/CONDITION/RUN: alarms and spread
     kdbench analyze                        dark-knowledge report from the test logits stored with each run
     kdbench run ROW --seed S --out DIR     one (row, seed, tier) job, resumable from its epoch checkpoints
     kdbench launch [PATTERN ...] --out DIR rows x seeds (seed counts from power) run here or submitted to Slurm
@@ -265,8 +266,15 @@ def cmd_site(args, history: History) -> int:
 
 
 def cmd_evidence(args, history: History) -> int:
-    from zoo.reports.evidence import aa_report, detectable_report, sensitivity_report
+    from zoo.reports.evidence import aa_report, detectable_report, paired_report, sensitivity_report
 
+    if args.kind == "paired":
+        if len(args.sets) != 1 or not Path(args.sets[0]).is_dir():
+            raise UsageError(f"paired takes one folder holding CANDIDATE/CONDITION/RUN/ result folders, got {args.sets}")
+        runs: dict[tuple[str, str], list[list[Record]]] = {}
+        for run in sorted(Path(args.sets[0]).glob("*/*/*")):
+            runs.setdefault((run.parent.parent.name, run.parent.name), []).append(records_in(run))
+        return _emit(paired_report(runs), args.out)
     baselines = Path(args.baselines or default_baselines())
     base, _ = run_set("baselines", history, baselines)
     if args.kind == "aa":
@@ -280,11 +288,15 @@ def cmd_evidence(args, history: History) -> int:
             raise UsageError(f"sensitivity takes NAME=RUNSET arguments, got {', '.join(bad)}")
         text = detectable_report(base) + "\n" + sensitivity_report(
             {name: run_set(where, history, baselines)[0] for name, _, where in pairs}, base)
-    if args.out:
+    return _emit(text, args.out)
+
+
+def _emit(text: str, out: str | None) -> int:
+    if out:
         from zoo.records.io import write_text
 
-        write_text(Path(args.out), text)
-        print(f"written to {args.out}")
+        write_text(Path(out), text)
+        print(f"written to {out}")
     else:
         print(text)
     return 0
@@ -356,8 +368,8 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(handler=cmd_trend)
 
     ev = sub.add_parser("evidence", parents=[common], help="A/A and injected-regression reports (markdown)")
-    ev.add_argument("kind", choices=("aa", "sensitivity"))
-    ev.add_argument("sets", nargs="+", help="aa: run sets; sensitivity: NAME=RUNSET")
+    ev.add_argument("kind", choices=("aa", "sensitivity", "paired"))
+    ev.add_argument("sets", nargs="+", help="aa: run sets; sensitivity: NAME=RUNSET; paired: one folder of A/B runs")
     ev.add_argument("--out", default=None, help="file (default: standard output)")
     ev.set_defaults(handler=cmd_evidence)
 

@@ -20,7 +20,7 @@ import torch
 from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
 from zoo.measure.costs import SESSION_PID_ENV
 from zoo.records.history import History, HistoryInputError
-from zoo.records.record import SELF_CONTAINED, Record
+from zoo.records.record import Record
 from zoo.records.results import project_root, record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
@@ -208,7 +208,7 @@ class Bench:
         """
         path = record_path(self.results_dir, record.key)
         write_record(path, record)
-        if self.config.getoption("--update-baselines") and record.kind not in SELF_CONTAINED:
+        if self.config.getoption("--update-baselines"):
             try:
                 verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
             except BaselineRefusedError as err:

@@ -31,8 +31,7 @@ class InferenceCase:
 
     spec: ModelSpec
     batch: int
-    model: nn.Module
-    forward: nn.Module  # the model, torch.compile'd under --compile
+    forward: nn.Module  # the model in eval mode, torch.compile'd under --compile
     x: torch.Tensor
     opts: TrainOptions
 
@@ -50,7 +49,7 @@ class InferenceCase:
         if opts.channels_last:
             model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
         forward = torch.compile(model) if opts.compile else model
-        return cls(spec, size, model, forward, x, opts)
+        return cls(spec, size, forward, x, opts)
 
     def infer(self) -> None:
         """One forward pass, waited for."""

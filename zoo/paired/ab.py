@@ -57,18 +57,17 @@ def sides(request: ABRequest, default_python: str, worktrees: Path) -> tuple[Sid
 def run_ab(request: ABRequest, config: ThresholdConfig, default_python: str, cache_dir: Path,
            env: dict[str, str] | None = None, log: Callable[[str], None] = print) -> list[Record]:
     """Time every block of `request` on both sides in one window; one record per block."""
-    for block in request.blocks:
-        BlockName.parse(block)
+    for block in request.blocks:  # a bad name is an error before any process starts
         get_pair(BlockName.parse(block).row)
     base, candidate = sides(request, default_python, request.worktrees or cache_dir / "worktrees")
-    settings = config.for_row("ab")
+    settings = config.project_wide()
     schedule = Schedule(int(settings["speed.pairs"].value), int(settings["speed.max_pairs"].value),
                         settings["speed.block_seconds"].value, int(settings["speed.slices"].value),
                         int(settings["speed.workers"].value))
 
-    def judge(block: str, ratios: list[float]):
+    def judge(block: str, timing: BlockTiming):
         limits = config.for_row(record_id(block))
-        return judge_pairs(ratios, limits["speed.margin"].value, limits["speed.alpha"].value)
+        return judge_pairs(timing.ratios, limits["speed.margin"].value, limits["speed.alpha"].value, timing.processes)
 
     env = {"KDBENCH_CACHE": str(Path(cache_dir).resolve()), **(env or {})}
     if os.environ.get("KDBENCH_DATA"):  # the workers run in their own trees: a relative root would move
@@ -88,7 +87,7 @@ def ab_record(timing: BlockTiming, tier: str, base_identity: dict, candidate_ide
         "block": timing.name,
         "base": base_identity | {"ref": base.ref}, "candidate": candidate_identity | {"ref": candidate.ref},
         "base_seconds": timing.base_seconds, "candidate_seconds": timing.candidate_seconds,
-        "cpu_time_ratios": timing.cpu_ratios, "orders": timing.orders,
+        "cpu_time_ratios": timing.cpu_ratios, "orders": timing.orders, "processes": timing.processes,
     }
     if timing.problem:
         summary["problem"] = timing.problem

@@ -9,7 +9,7 @@ from zoo.paired.blocks import DEFAULT_BLOCKS
 from zoo.records.record import Record
 from zoo.records.results import project_root, record_path, session_results_dir, write_record
 from zoo.training.data import default_cache_dir
-from zoo.verdicts.baselines import BaselineStore, Verdict
+from zoo.verdicts.baselines import Verdict, judge_self_contained
 from zoo.verdicts.thresholds import ThresholdConfig, load_thresholds
 
 
@@ -46,12 +46,11 @@ def cmd_speed(args, history) -> int:
 def judge_and_store(records: list[Record], results_root: Path, config: ThresholdConfig) -> list[Verdict]:
     """Write each record into a fresh session folder under `results_root` and judge it on its own pairs."""
     folder = session_results_dir(results_root, records[0].tier if records else "quick")
-    store = BaselineStore(results_root / "no-baselines", config)  # "ab" records are judged without a baseline
     verdicts = []
     for record in records:
         path = record_path(folder, record.key)
         write_record(path, record)
-        verdicts.append(store.judge(record, path))
+        verdicts.append(judge_self_contained(record, config, {"run": str(path)}))
     return verdicts
 
 

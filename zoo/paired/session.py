@@ -133,6 +133,7 @@ class BlockTiming:
     base_cpu_seconds: list[float] = field(default_factory=list)
     candidate_cpu_seconds: list[float] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)  # "AB" (base first) or "BA", per pair
+    processes: list[int] = field(default_factory=list)  # the process pair (worker index on each side), per pair
     problem: str = ""  # why it was not timed (a side could not build it)
     missing_in_base: bool = False
 
@@ -164,11 +165,11 @@ def _check_sides(base: Worker, candidate: Worker) -> None:
 
 
 def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: str, schedule: Schedule,
-              judge: Callable[[str, list[float]], PairedSpeed], env: dict[str, str] | None = None,
+              judge: Callable[[str, BlockTiming], PairedSpeed], env: dict[str, str] | None = None,
               log: Callable[[str], None] = print) -> tuple[dict, dict, list[BlockTiming]]:
     """Time every block of `blocks` on both sides; returns both sides' identities and the timings.
 
-    `judge(block, ratios)` gives the verdict that decides whether a block needs more pairs.
+    `judge(block, timing)` gives the verdict that decides whether a block needs more pairs.
     """
     env = env or {}
     started = time.perf_counter()
@@ -190,17 +191,18 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
             w = i % schedule.workers
             _pair(timing, bases[w], candidates[w], base_first=(i // schedule.workers + j) % 2 == 0,
                   slices=schedule.slices)
+            timing.processes.append(w)
 
         for _ in range(schedule.pairs):
             for j, timing in enumerate(active):
                 pair(timing, j)
-        open_blocks = [t for t in active if not judge(t.name, t.ratios).conclusive]
+        open_blocks = [t for t in active if not judge(t.name, t).conclusive]
         while open_blocks:
             for _ in range(EXTEND):
                 for j, timing in enumerate(open_blocks):
                     pair(timing, j)
             open_blocks = [t for t in open_blocks if len(t.ratios) < schedule.max_pairs
-                           and not judge(t.name, t.ratios).conclusive]
+                           and not judge(t.name, t).conclusive]
         log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs on {schedule.workers} "
             f"worker(s) per side in {time.perf_counter() - started:.0f} s")
         return bases[0].identity, candidates[0].identity, timings

@@ -47,7 +47,7 @@ def serve(requests, reply) -> None:
 
     data_root = Path(os.environ["KDBENCH_DATA"]) if os.environ.get("KDBENCH_DATA") else None
     cache_dir = default_cache_dir()
-    opts = TrainOptions(device=torch.device(os.environ.get("KDBENCH_PAIRED_DEVICE", "cpu")), log=lambda line: None)
+    opts = TrainOptions(device=torch.device("cpu"), log=lambda line: None)  # ab records are of the cpu
     datasets, blocks = {}, {}
 
     def dataset(variant: str):

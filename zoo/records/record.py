@@ -4,9 +4,8 @@ kinds: "pair" (a row of the table: a model trained on its seeds), "speed" (infer
 latency), "engine" (kdbench's training loop against a plain PyTorch loop), "loader" (kdbench's data path
 against a per-sample DataLoader) and "ab" (a block of kdbench's work timed in pairs against the same block of a
 base tree, zoo.paired: judged on its own pairs, never against a stored baseline). A baseline is a record that
---update-baselines or `kdbench promote`
-stored under baselines/. Records are built here and in zoo.runs.runner only through this type, read only
-through `Record.from_json` (via zoo.records.store), and written only by `to_json`.
+--update-baselines or `kdbench promote` stored under baselines/. Records are built here and in zoo.runs.runner
+only through this type, read only through `Record.from_json` (via zoo.records.store), and written only by `to_json`.
 """
 from __future__ import annotations
 

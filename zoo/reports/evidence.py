@@ -2,11 +2,13 @@
 
     kdbench evidence aa SESSION...               unchanged reruns: spread per metric, false alarms
     kdbench evidence sensitivity NAME=RUNSET...  injected faults: each row's change, caught or not
+    kdbench evidence paired ROOT                 paired A/B runs under ROOT/CANDIDATE/CONDITION/RUN: alarms, spread
 
 Both judge run sets against the baselines exactly as the benchmark session does (zoo.verdicts.baselines).
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
@@ -14,7 +16,7 @@ from tabulate import tabulate
 
 from zoo.records.record import Record
 from zoo.records.results import project_root
-from zoo.verdicts.baselines import compare_sets
+from zoo.verdicts.baselines import compare_sets, judge_self_contained
 from zoo.verdicts.thresholds import load_thresholds
 
 
@@ -128,3 +130,35 @@ def detectable_report(baselines: list[dict], tier: str = "quick") -> str:
                          "training s/seed": f"{per_seed:.0f}"})
     return "\n".join([f"## Detectable accuracy drop per gated {tier} row (80% power, fail at p < 0.001)", "",
                       table(rows), ""])
+
+
+def paired_report(runs: dict[tuple[str, str], list[list[Record]]]) -> str:
+    """Paired A/B runs (zoo.paired) grouped by (candidate, condition), each run its "ab" records: per cell and
+    block, how many runs failed or improved, the range of the estimated ratio, and the spread of the pair ratios
+    (the sd of their logs, pooled over the cell's runs). Every run must hold the same blocks, each with pairs."""
+    blocks = sorted({r.summary["block"] for cell in runs.values() for run in cell for r in run})
+    rows, spreads = [], []
+    for (candidate, condition), cell in sorted(runs.items()):
+        logs = []
+        for block in blocks:
+            found = [next((r for r in run if r.summary["block"] == block), None) for run in cell]
+            if any(r is None or "ab_time_ratio" not in r.metrics for r in found):
+                raise ValueError(f"{candidate} {condition}: a run without pairs of {block}; evidence takes complete "
+                                 f"runs only")
+            findings = [next(f for f in judge_self_contained(r, load_thresholds(project_root())).findings
+                             if f.metric == "ab_time_ratio") for r in found]
+            estimates = [f.ratio for f in findings]
+            rows.append({"candidate": candidate, "condition": condition, "block": block, "runs": len(cell),
+                         "FAIL": sum(f.status == "regressed" for f in findings),
+                         "IMPROVED": sum(f.status == "improved" for f in findings),
+                         "ratio": f"{min(estimates):.3f}-{max(estimates):.3f}",
+                         "pairs": f"{min(len(r.metrics['ab_time_ratio']) for r in found)}-"
+                                  f"{max(len(r.metrics['ab_time_ratio']) for r in found)}"})
+            logs += [statistics.stdev(math.log(x) for x in r.metrics["ab_time_ratio"]) for r in found]
+        spreads.append({"candidate": candidate, "condition": condition, "runs": len(cell),
+                        "pair-ratio sd (median over runs and blocks)": f"{statistics.median(logs):.3f}",
+                        "largest": f"{max(logs):.3f}"})
+    commits = sorted({(r.summary["base"].get("commit") or "?")[:10] for cell in runs.values() for run in cell
+                      for r in run})
+    return ("## Verdicts per block\n\n" + table(rows) + "\n\n## Spread of the pair ratios (sd of log ratio)\n\n"
+            + table(spreads) + f"\n\nBase commit(s): {', '.join(commits)}.\n")

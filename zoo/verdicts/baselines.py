@@ -48,6 +48,13 @@ def verdict_status(findings: list[Finding]) -> str:
     return "warn" if any(f.status == "warn" for f in findings) else "pass"
 
 
+def judge_self_contained(record: Record, config: ThresholdConfig = DEFAULT_CONFIG,
+                         sources: dict | None = None) -> Verdict:
+    """The verdict on a record that carries its own reference (SELF_CONTAINED kinds): its absolute checks alone."""
+    findings = compare(record, None, {}, sources or {"run": "this run"}, config)
+    return Verdict(verdict_status(findings), findings, record=record)
+
+
 class BaselineRefusedError(ValueError):
     """--update-baselines was asked to store a run that is no fit baseline; the message says why."""
 
@@ -84,8 +91,7 @@ class BaselineStore:
         base = self.load(record)
         sources = {"run": str(run_file), "baseline": str(path)}
         if record.kind in SELF_CONTAINED:
-            findings = compare(record, None, {}, sources, self.thresholds)
-            return Verdict(verdict_status(findings), findings, record=record)
+            return judge_self_contained(record, self.thresholds, sources)
         if base is None:
             findings = compare(record, None, {}, sources, self.thresholds)
             return Verdict("fail" if any(f.failing for f in findings) else "new", findings, path, record=record)
@@ -134,8 +140,11 @@ class BaselineStore:
     def update(self, record: Record, min_seeds: int, reason: str | None = None) -> Verdict:
         """Store `record` as the baseline if it is fit to be one (see `refusal`), else raise BaselineRefusedError.
 
-        `reason` is stored in the record.
+        `reason` is stored in the record. A record that carries its own reference (SELF_CONTAINED) is judged and
+        never stored.
         """
+        if record.kind in SELF_CONTAINED:
+            return judge_self_contained(record, self.thresholds)
         if problem := self.refusal(record, min_seeds, reason):
             raise BaselineRefusedError(problem)
         path = self.path(record)
@@ -153,7 +162,9 @@ class BaselineStore:
     def promote(self, records: list[Record], reason: str, source: str) -> list[tuple[Record, Record | None]]:
         """Make `records` (from the run set `source`) the baselines, all or none: each must be fit to be one
         (see `refusal`, with its row recipe's seed count), else BaselineRefusedError names every refusal.
-        Returns each record with the baseline it replaced (None for a new row)."""
+        Returns each record with the baseline it replaced (None for a new row). Records that carry their own
+        reference (SELF_CONTAINED) are no baselines and are left out."""
+        records = [record for record in records if record.kind not in SELF_CONTAINED]
         refusals = [problem for record in records if (problem := self.refusal(record, _baseline_seeds(record)))]
         if refusals:
             raise BaselineRefusedError("\n".join(refusals))
@@ -186,8 +197,6 @@ class RowComparison:
 
     @property
     def status(self) -> str:
-        if self.record.kind in SELF_CONTAINED:
-            return verdict_status(self.findings)
         if self.problem:
             return "new" if self.base is None else "incompatible"
         return verdict_status(self.findings)

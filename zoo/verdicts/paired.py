@@ -9,14 +9,17 @@ approximation):
   estimate   the Hodges-Lehmann ratio: exp of the median of the Walsh averages of the log-ratios
   interval   its distribution-free confidence bounds (the Walsh averages at the signed-rank critical values);
              one-sided level 1 - alpha on each side
-  FAIL       (regressed) the lower bound is above the margin: slower than `margin` with significance, and
-             the median pair says so too (a few outlying pairs cannot carry it)
-  IMPROVED   the upper bound is below 1 / margin, likewise
+  FAIL       (regressed) the lower bound is above the margin: slower than `margin` with significance; the
+             median pair says so too (a few outlying pairs cannot carry it); and so does every process pair:
+             the median ratio of the pairs timed on each (base, candidate) pair of worker processes is above 1.
+             One computation runs at a speed of its own in each process, for the life of the process (seen
+             3-10% apart on this VM), so a slowdown must show in every process pair, not in one
+  IMPROVED   the upper bound is below 1 / margin, likewise mirrored
   PASS       (ok) otherwise. It is conclusive when the upper bound is at or below the margin (any slowdown is
              smaller than the margin); else the controller adds pairs (zoo.paired.session) and, at the most
              pairs allowed, the finding states the slowdown it could not exclude (its upper bound)
 
-Pure functions of the ratios: no clock is read here (tests/verdicts/test_paired.py feeds synthetic series).
+Pure functions of the ratios: no clock is read here (tests/test_paired.py feeds synthetic series).
 """
 from __future__ import annotations
 
@@ -67,23 +70,23 @@ def p_greater(diffs: list[float]) -> float:
     return 1.0 - (cdf[below] if below >= 0 else 0.0)
 
 
-def walsh_bounds(logs: list[float], alpha: float) -> tuple[float, float]:
+def walsh_averages(logs: list[float]) -> list[float]:
+    """Every (x_i + x_j) / 2 for i <= j, sorted: their median is the Hodges-Lehmann estimate of the centre."""
+    n = len(logs)
+    return sorted((logs[i] + logs[j]) / 2 for i in range(n) for j in range(i, n))
+
+
+def walsh_bounds(logs: list[float], alpha: float, walsh: list[float] | None = None) -> tuple[float, float]:
     """One-sided level 1 - alpha lower and upper confidence bounds of the centre of `logs` (Walsh averages at the
     signed-rank critical value); (-inf, inf) when n pairs are too few for that level (2^-n > alpha)."""
-    n = len(logs)
-    cdf = signed_rank_cdf(n)
+    cdf = signed_rank_cdf(len(logs))
     k = 0  # the largest k with P(W+ <= k - 1) <= alpha
     while k < len(cdf) and cdf[k] <= alpha:
         k += 1
     if k == 0:
         return -math.inf, math.inf
-    walsh = sorted((logs[i] + logs[j]) / 2 for i in range(n) for j in range(i, n))
+    walsh = walsh if walsh is not None else walsh_averages(logs)
     return walsh[k - 1], walsh[len(walsh) - k]
-
-
-def hodges_lehmann(logs: list[float]) -> float:
-    n = len(logs)
-    return statistics.median((logs[i] + logs[j]) / 2 for i in range(n) for j in range(i, n))
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class PairedSpeed:
     low: float  # one-sided 1 - alpha bounds
     high: float
     p_slower: float  # one-sided p: slower than the margin
-    p_faster: float  # one-sided p: faster than 1 / margin
+    process_medians: tuple[float, ...] = ()  # the median ratio on each process pair (empty: one process pair)
 
     @property
     def n(self) -> int:
@@ -107,9 +110,10 @@ class PairedSpeed:
     @property
     def status(self) -> str:
         """regressed, improved or ok; see the module's docstring."""
-        if self.low > self.margin and self.median > self.margin:
+        medians = self.process_medians or (self.median,)
+        if self.low > self.margin and self.median > self.margin and min(medians) > 1:
             return "regressed"
-        if self.high < 1 / self.margin and self.median < 1 / self.margin:
+        if self.high < 1 / self.margin and self.median < 1 / self.margin and max(medians) < 1:
             return "improved"
         return "ok"
 
@@ -122,24 +126,32 @@ class PairedSpeed:
         text = (f"x{self.estimate:.3f} (median pair x{self.median:.3f}; {1 - self.alpha:.0%} bounds "
                 f"x{self.low:.3f}..x{self.high:.3f}; p slower than x{self.margin:g} = {self.p_slower:.2g}; "
                 f"{self.n} pairs)")
+        if self.process_medians:
+            text += f"; per process pair x{', x'.join(f'{m:.3f}' for m in self.process_medians)}"
         if not self.conclusive:
             text += f"; inconclusive: a slowdown up to x{self.high:.3f} is not excluded"
         return text
 
 
-def judge_pairs(ratios: list[float], margin: float, alpha: float) -> PairedSpeed:
+def judge_pairs(ratios: list[float], margin: float, alpha: float, processes: list[int] | None = None) -> PairedSpeed:
     """The paired verdict on per-pair ratios candidate / base. Each ratio must be a positive finite number;
-    `margin` > 1 is the slowdown that fails, `alpha` the one-sided level."""
+    `margin` > 1 is the slowdown that fails, `alpha` the one-sided level; `processes[i]` names the process pair
+    pair i ran on (None: all on one)."""
     if not ratios:
         raise ValueError("no pairs to judge: a paired speed verdict needs at least one timed pair")
     if any(isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0 for r in ratios):
         raise ValueError(f"pair ratios must be positive finite numbers, got {ratios!r}")
     if not margin > 1 or not 0 < alpha < 0.5:
         raise ValueError(f"margin must be > 1 and alpha in (0, 0.5), got margin {margin!r}, alpha {alpha!r}")
+    if processes is not None and len(processes) != len(ratios):
+        raise ValueError(f"{len(processes)} process indices for {len(ratios)} pair ratios")
     logs = [math.log(r) for r in ratios]
-    low, high = walsh_bounds(logs, alpha)
-    bound = math.log(margin)
+    walsh = walsh_averages(logs)
+    low, high = walsh_bounds(logs, alpha, walsh)
+    groups = sorted(set(processes or ()))
+    medians = tuple(statistics.median(r for r, g in zip(ratios, processes) if g == group) for group in groups)
     return PairedSpeed(
-        ratios=tuple(ratios), margin=margin, alpha=alpha, estimate=math.exp(hodges_lehmann(logs)),
+        ratios=tuple(ratios), margin=margin, alpha=alpha, estimate=math.exp(statistics.median(walsh)),
         median=math.exp(statistics.median(logs)), low=math.exp(low), high=math.exp(high),
-        p_slower=p_greater([d - bound for d in logs]), p_faster=p_greater([-bound - d for d in logs]))
+        p_slower=p_greater([d - math.log(margin) for d in logs]),
+        process_medians=medians if len(medians) > 1 else ())

@@ -103,11 +103,15 @@ class ThresholdConfig:
     settings: dict[str, float] = field(default_factory=dict)
     rows: tuple[tuple[str, dict[str, float]], ...] = ()
 
-    def for_row(self, row_id: str) -> Thresholds:
+    def project_wide(self) -> Thresholds:
+        """The settings before any row pattern: those of a whole run (the paired A/B's pairs, workers, turns)."""
+        return self.for_row(None)
+
+    def for_row(self, row_id: str | None) -> Thresholds:
         chosen = {key: Setting(key, value, "default") for key, value in DEFAULTS.items()}
         chosen |= {key: Setting(key, value, str(self.file)) for key, value in self.settings.items()}
         for pattern, settings in self.rows:
-            if fnmatch.fnmatchcase(row_id, pattern):
+            if row_id is not None and fnmatch.fnmatchcase(row_id, pattern):
                 chosen |= {key: Setting(key, value, f"{self.file} rows {pattern!r}") for key, value in settings.items()}
         _check_levels(chosen, self.file)
         return Thresholds(chosen)
@@ -184,7 +188,7 @@ _RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-30
 def _check_levels(settings: dict[str, Setting], file: Path | None) -> None:
     for key in ("speed.pairs", "speed.max_pairs", "speed.slices", "speed.workers"):
         if settings[key].value != int(settings[key].value):
-            raise ThresholdConfigError(f"{file}: {key} must be a whole number of pairs, got {settings[key].value:g}")
+            raise ThresholdConfigError(f"{file}: {key} must be a whole number, got {settings[key].value:g}")
     alpha, pairs = settings["speed.alpha"].value, settings["speed.pairs"].value
     if 2.0 ** -pairs > alpha:
         raise ThresholdConfigError(f"{file}: speed.pairs = {pairs:g} pairs cannot reach speed.alpha = {alpha:g} (their "
