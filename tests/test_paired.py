@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import subprocess
 
 import pytest
@@ -177,3 +178,27 @@ def test_worktree_of_a_ref_is_made_once_and_reused(tmp_path):
     assert worktree(repo, "HEAD", tmp_path / "trees") == path
     with pytest.raises(PairedRunError, match="not a commit"):
         worktree(repo, "no-such-ref", tmp_path / "trees")
+
+
+def test_one_process_pairs_own_speed_does_not_fail_a_block():
+    """Three process pairs, one of them 15% slower on the candidate's side for its whole life (as measured on the CNN
+    KD block): no code change, no FAIL; a real 1.10x slowdown shows in every process pair and fails."""
+    offsets = [1.15, 0.98, 1.03]
+    processes = [i % 3 for i in range(30)]
+    for seed in range(20):
+        base, cand = timings(30, 1.0, 0.02, seed)
+        unchanged = [r * offsets[p] for r, p in zip(ratios(base, cand), processes)]
+        assert judge_pairs(unchanged, MARGIN, ALPHA, processes).status == "ok"
+        slower = [r * 1.10 for r in unchanged]
+        verdict = judge_pairs(slower, MARGIN, ALPHA, processes)
+        assert verdict.status == "regressed" and len(verdict.process_medians) == 3
+
+
+def test_paired_evidence_takes_complete_runs_only():
+    from zoo.reports.evidence import paired_report
+
+    good = ab_record({"ab_time_ratio": ratios(*timings(12, 1.25, 0.03, 4))}, base={"commit": "abc"})
+    report = paired_report({("busywait-25", "idle"): [[good], [good]]})
+    assert re.search(r"\| busywait-25 +\| idle +\| train:mnist-mlp800-lr0.01 +\| 2 +\| 2 +\|", report), report
+    with pytest.raises(ValueError, match="complete runs only"):
+        paired_report({("aa", "idle"): [[good], [ab_record({}, problem="cut off")]]})
