@@ -62,12 +62,11 @@ def run_ab(request: ABRequest, config: ThresholdConfig, default_python: str, cac
     base, candidate = sides(request, default_python, request.worktrees or cache_dir / "worktrees")
     settings = config.project_wide()
     schedule = Schedule(int(settings["speed.pairs"].value), int(settings["speed.max_pairs"].value),
-                        settings["speed.block_seconds"].value, int(settings["speed.slices"].value),
-                        int(settings["speed.workers"].value))
+                        settings["speed.block_seconds"].value, int(settings["speed.slices"].value))
 
     def judge(block: str, timing: BlockTiming):
         limits = config.for_row(record_id(block))
-        return judge_pairs(timing.ratios, limits["speed.margin"].value, limits["speed.alpha"].value, timing.processes)
+        return judge_pairs(timing.ratios, limits["speed.margin"].value, limits["speed.alpha"].value)
 
     env = {"KDBENCH_CACHE": str(Path(cache_dir).resolve()), **(env or {})}
     if os.environ.get("KDBENCH_DATA"):  # the workers run in their own trees: a relative root would move
@@ -87,7 +86,8 @@ def ab_record(timing: BlockTiming, tier: str, base_identity: dict, candidate_ide
         "block": timing.name,
         "base": base_identity | {"ref": base.ref}, "candidate": candidate_identity | {"ref": candidate.ref},
         "base_seconds": timing.base_seconds, "candidate_seconds": timing.candidate_seconds,
-        "cpu_time_ratios": timing.cpu_ratios, "orders": timing.orders, "processes": timing.processes,
+        "base_turns": timing.base_turns, "candidate_turns": timing.candidate_turns,
+        "cpu_time_ratios": timing.cpu_ratios, "orders": timing.orders,
     }
     if timing.problem:
         summary["problem"] = timing.problem
@@ -96,6 +96,6 @@ def ab_record(timing: BlockTiming, tier: str, base_identity: dict, candidate_ide
         kind="ab", id=record_id(timing.name), tier=tier, dataset=pair.dataset, device="cpu", metrics=metrics,
         provenance=origin, student=str(pair.student),
         recipe={"block": timing.name, "steps": timing.steps, "block_seconds": schedule.block_seconds,
-                "pairs": schedule.pairs, "max_pairs": schedule.max_pairs, "slices": schedule.slices, "workers": schedule.workers},
+                "pairs": schedule.pairs, "max_pairs": schedule.max_pairs, "slices": schedule.slices},
         summary=summary,
     )

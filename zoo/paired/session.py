@@ -1,18 +1,21 @@
-"""The paired A/B: two sides, each a (source tree, interpreter) in a long-lived worker, timed alternately.
+"""The paired A/B: two sides, each a (source tree, interpreter), timed alternately, pair by pair.
 
   sides       the base is a git worktree of a ref (or the candidate's tree under another interpreter); the
               candidate is the working tree (or a worktree of a ref). The run refuses two sides that load the
               same files.
-  schedule    every block is built once per side and one warm-up block per side is thrown away; then pairs
-              are timed round-robin over the blocks, one worker at a time. A pair is `slices` short turns of
-              each side interleaved (AB BA AB ..., starting with the other side every other pair), summed per
-              side: a slow phase of the host, of any length beyond one turn, lands on both sides alike.
-  workers     each side runs in `workers` processes, and pair i of a block runs on the (i mod workers)-th of
-              each: an identical computation in two processes can differ by a few percent for the life of the
-              processes (where the allocator put its buffers; measured up to 9% on this VM), and the pairs
-              spread that over several processes instead of charging it all to the code.
+  processes   every pair runs in a fresh pair of worker processes, one per side, started together and ended
+              after the pair. One computation runs at a speed of its own in each process, for the life of the
+              process (the CNN KD step: up to 10% apart between processes of one tree on this VM; rebuilding
+              the block or copying its tensors afresh in the same process did not move it). Long-lived workers
+              turn that into a bias that no number of pairs removes; a fresh process pair per pair draws it
+              anew each time, so it is noise the pairs average and the pairs are independent, as the signed-
+              rank test assumes.
+  schedule    in each process pair every block is built, one warm-up turn per side is thrown away, and the
+              block gets one pair: `slices` short turns of each side interleaved (AB BA AB ..., starting with
+              the other side every other pair), one worker computing at a time; a side's time is its fastest
+              turn (see _pair).
   extension   a block whose verdict is still open after `pairs` pairs (zoo.verdicts.paired: the interval
-              straddles the margin) gets `EXTEND` more pairs at a time, up to `max_pairs`.
+              straddles the margin) gets `EXTEND` more at a time, up to `max_pairs`.
 """
 from __future__ import annotations
 
@@ -95,8 +98,15 @@ class Worker:
         return self.identity
 
     def ask(self, **request) -> dict:
+        self.send(**request)
+        return self._read()
+
+    def send(self, **request) -> None:
+        """A request whose answer is read later (`answer`): the two sides of a process pair build at once."""
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
+
+    def answer(self) -> dict:
         return self._read()
 
     def _read(self) -> dict:
@@ -124,18 +134,25 @@ class Worker:
 
 @dataclass
 class BlockTiming:
-    """What the A/B measured of one block."""
+    """What the A/B measured of one block. A pair's time of a side is its fastest turn (see _pair)."""
 
     name: str
     steps: int = 0
-    base_seconds: list[float] = field(default_factory=list)
-    candidate_seconds: list[float] = field(default_factory=list)
-    base_cpu_seconds: list[float] = field(default_factory=list)
+    base_turns: list[list[float]] = field(default_factory=list)  # per pair, the seconds of each of the side's turns
+    candidate_turns: list[list[float]] = field(default_factory=list)
+    base_cpu_seconds: list[float] = field(default_factory=list)  # per pair, CPU seconds of that fastest turn
     candidate_cpu_seconds: list[float] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)  # "AB" (base first) or "BA", per pair
-    processes: list[int] = field(default_factory=list)  # the process pair (worker index on each side), per pair
     problem: str = ""  # why it was not timed (a side could not build it)
     missing_in_base: bool = False
+
+    @property
+    def base_seconds(self) -> list[float]:
+        return [min(turns) for turns in self.base_turns]
+
+    @property
+    def candidate_seconds(self) -> list[float]:
+        return [min(turns) for turns in self.candidate_turns]
 
     @property
     def ratios(self) -> list[float]:
@@ -153,8 +170,7 @@ class Schedule:
     pairs: int
     max_pairs: int
     block_seconds: float
-    slices: int  # a pair is this many turns of each side, interleaved (ABBA...), summed per side
-    workers: int  # worker processes per side; pair i runs on the i-th of each side, round-robin
+    slices: int  # a pair is this many turns of each side, interleaved (ABBA...); a side's time is its fastest
 
 
 def _check_sides(base: Worker, candidate: Worker) -> None:
@@ -173,69 +189,103 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
     """
     env = env or {}
     started = time.perf_counter()
-    bases = [Worker(base_side, env) for _ in range(schedule.workers)]
-    candidates = [Worker(candidate_side, env) for _ in range(schedule.workers)]
-    try:
-        for worker in (*bases, *candidates):
-            worker.hello()
-        _check_sides(bases[0], candidates[0])
-        for worker in (bases[0], candidates[0]):
+    timings = [BlockTiming(name) for name in blocks]
+    with ProcessPair(base_side, candidate_side, env) as first:
+        identities = first.base.identity, first.candidate.identity
+        for worker in (first.base, first.candidate):
             ident = worker.identity
             log(f"{worker.side.label:9}: {ident['commit'] or 'no commit'}{' (uncommitted changes)' if ident['dirty'] else ''}"
                 f" {ident['zoo']} python {ident['python_version']} torch {ident['torch']} threads {ident['threads']}")
-        timings = [_build(name, tier, bases, candidates, schedule, log) for name in blocks]
+        _calibrate(timings, tier, first, schedule, log)
         active = [t for t in timings if not t.problem]
-
-        def pair(timing: BlockTiming, j: int) -> None:
-            i = len(timing.ratios)
-            w = i % schedule.workers
-            _pair(timing, bases[w], candidates[w], base_first=(i // schedule.workers + j) % 2 == 0,
-                  slices=schedule.slices)
-            timing.processes.append(w)
-
-        for _ in range(schedule.pairs):
-            for j, timing in enumerate(active):
-                pair(timing, j)
-        open_blocks = [t for t in active if not judge(t.name, t).conclusive]
-        while open_blocks:
-            for _ in range(EXTEND):
-                for j, timing in enumerate(open_blocks):
-                    pair(timing, j)
-            open_blocks = [t for t in open_blocks if len(t.ratios) < schedule.max_pairs
-                           and not judge(t.name, t).conclusive]
-        log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs on {schedule.workers} "
-            f"worker(s) per side in {time.perf_counter() - started:.0f} s")
-        return bases[0].identity, candidates[0].identity, timings
-    finally:
-        for worker in (*bases, *candidates):
-            worker.close()
+        first.time_pairs(active, tier, schedule.slices)
+    wanted = {t.name: schedule.pairs for t in active}
+    process_pairs = 1
+    while pending := [t for t in active if len(t.ratios) < wanted[t.name]]:
+        with ProcessPair(base_side, candidate_side, env) as pair:
+            pair.time_pairs(pending, tier, schedule.slices)
+        process_pairs += 1
+        for timing in pending:
+            if (len(timing.ratios) == wanted[timing.name] < schedule.max_pairs
+                    and not judge(timing.name, timing).conclusive):
+                wanted[timing.name] = min(schedule.max_pairs, wanted[timing.name] + EXTEND)
+    log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs on {process_pairs} fresh "
+        f"process pairs in {time.perf_counter() - started:.0f} s")
+    return *identities, timings
 
 
-def _build(name: str, tier: str, bases: list[Worker], candidates: list[Worker], schedule: Schedule,
-           log) -> BlockTiming:
-    """Build the block in every worker, size a turn to about block_seconds / slices on the first base worker, and
-    throw one turn away per worker."""
-    timing = BlockTiming(name)
-    for worker in (*bases, *candidates):
-        answer = worker.ask(op="build", block=name, tier=tier)
-        if "error" in answer:
-            if answer["kind"] == "crash":
-                raise PairedRunError(f"{worker.side.describe()}: building {name} failed: {answer['error']}")
-            timing.problem = f"the {worker.side.label} cannot build it: {answer['error']}"
-            timing.missing_in_base = worker in bases
-            log(f"{name}: not timed, {timing.problem}")
-            return timing
-    steps = 1
-    for _ in range(2):  # the first pass warms the block up (allocations, caches), the second sizes it
-        while True:
-            seconds = _time(bases[0], name, steps)[0]
-            if seconds >= CALIBRATION_S or steps >= 1 << 20:
-                break
-            steps *= 2
-    timing.steps = max(1, round(steps * schedule.block_seconds / schedule.slices / seconds))
-    for worker in (*bases, *candidates):  # the warm-up turn, thrown away
-        _time(worker, name, timing.steps)
-    return timing
+class ProcessPair:
+    """A base and a candidate worker, started together, for one pair of every block it is given."""
+
+    def __init__(self, base_side: Side, candidate_side: Side, env: dict[str, str]):
+        self.base = Worker(base_side, env)
+        self.candidate = Worker(candidate_side, env)
+        self.built: set[str] = set()  # blocks built and warmed up on both sides
+
+    def __enter__(self) -> ProcessPair:
+        try:
+            self.base.hello()
+            self.candidate.hello()
+            _check_sides(self.base, self.candidate)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.base.close()
+        self.candidate.close()
+
+    def build(self, names: list[str], tier: str) -> dict[str, dict]:
+        """Build `names` on both sides at once (nothing is timed meanwhile); per block, the first side's refusal
+        {"error", "side"} or {} when both built it. A crash of either side is an error."""
+        for worker in (self.base, self.candidate):
+            for name in names:
+                worker.send(op="build", block=name, tier=tier)
+        refusals: dict[str, dict] = {name: {} for name in names}
+        for worker in (self.base, self.candidate):
+            for name in names:
+                answer = worker.answer()
+                if "error" in answer:
+                    if answer["kind"] == "crash":
+                        raise PairedRunError(f"{worker.side.describe()}: building {name} failed: {answer['error']}")
+                    refusals[name] = refusals[name] or {"error": answer["error"], "side": worker.side.label}
+        return refusals
+
+    def time_pairs(self, timings: list[BlockTiming], tier: str, slices: int) -> None:
+        """One pair of each block: built here (the first process pair built them already), one warm-up turn
+        per side thrown away, then the pair; pairs alternate which side starts."""
+        for name, refusal in self.build([t.name for t in timings if t.name not in self.built], tier).items():
+            if refusal:
+                raise PairedRunError(f"the {refusal['side']} built {name} before and now refuses it: {refusal['error']}")
+        for j, timing in enumerate(timings):
+            if timing.name not in self.built:
+                for worker in (self.base, self.candidate):
+                    _time(worker, timing.name, timing.steps)
+                self.built.add(timing.name)
+            _pair(timing, self.base, self.candidate, base_first=(len(timing.ratios) + j) % 2 == 0, slices=slices)
+
+
+def _calibrate(timings: list[BlockTiming], tier: str, pair: ProcessPair, schedule: Schedule, log) -> None:
+    """Build the blocks on both sides of the first process pair (a side that cannot build one leaves it untimed,
+    saying why), size each block's turn to about block_seconds / slices on the base, and warm both sides up."""
+    refusals = pair.build([timing.name for timing in timings], tier)
+    for timing in timings:
+        if refusal := refusals[timing.name]:
+            timing.problem = f"the {refusal['side']} cannot build it: {refusal['error']}"
+            timing.missing_in_base = refusal["side"] == "base"
+            log(f"{timing.name}: not timed, {timing.problem}")
+            continue
+        steps = 1
+        for _ in range(2):  # the first pass warms the block up (allocations, caches), the second sizes it
+            while True:
+                seconds = _time(pair.base, timing.name, steps)[0]
+                if seconds >= CALIBRATION_S or steps >= 1 << 20:
+                    break
+                steps *= 2
+        timing.steps = max(1, round(steps * schedule.block_seconds / schedule.slices / seconds))
+        _time(pair.candidate, timing.name, timing.steps)  # the candidate's warm-up turn, thrown away
+        pair.built.add(timing.name)
 
 
 def _time(worker: Worker, name: str, steps: int) -> tuple[float, float]:
@@ -246,16 +296,18 @@ def _time(worker: Worker, name: str, steps: int) -> tuple[float, float]:
 
 
 def _pair(timing: BlockTiming, base: Worker, candidate: Worker, base_first: bool, slices: int) -> None:
-    """One pair: `slices` turns of each side, in the order AB BA AB ... (or BA AB ...), summed per side."""
-    total = {base: [0.0, 0.0], candidate: [0.0, 0.0]}
+    """One pair: `slices` turns of each side in the order AB BA AB ... (or BA AB ...).
+
+    A side's time in the pair is its fastest turn: a burst of the host (a second of stolen CPU, seen several
+    times a minute on this VM) slows the turns it falls on, by up to 6x, and it falls on one side's turns more
+    than the other's; a slowdown of the code slows every turn, the fastest too."""
+    turns: dict[Worker, list[tuple[float, float]]] = {base: [], candidate: []}
     for turn in range(slices):
         order = (base, candidate) if base_first == (turn % 2 == 0) else (candidate, base)
         for worker in order:
-            seconds, cpu_seconds = _time(worker, timing.name, timing.steps)
-            total[worker][0] += seconds
-            total[worker][1] += cpu_seconds
-    timing.base_seconds.append(total[base][0])
-    timing.candidate_seconds.append(total[candidate][0])
-    timing.base_cpu_seconds.append(total[base][1])
-    timing.candidate_cpu_seconds.append(total[candidate][1])
+            turns[worker].append(_time(worker, timing.name, timing.steps))
+    timing.base_turns.append([seconds for seconds, _ in turns[base]])
+    timing.candidate_turns.append([seconds for seconds, _ in turns[candidate]])
+    timing.base_cpu_seconds.append(min(turns[base])[1])
+    timing.candidate_cpu_seconds.append(min(turns[candidate])[1])
     timing.orders.append("AB" if base_first else "BA")

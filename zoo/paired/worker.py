@@ -1,4 +1,4 @@
-"""One side of a paired A/B: a long-lived process that builds timed blocks from its own tree and times them on
+"""One side of a paired A/B: a process that builds timed blocks from its own tree and times them on
 request (`python -m zoo.paired.worker`, started by zoo.paired.session with its tree first on sys.path).
 
 It speaks JSON lines: requests on stdin, one reply per request on the stdout it was started with (anything

@@ -65,7 +65,6 @@ DEFAULTS: dict[str, float] = {
     "speed.pairs": 10,  # pairs per block; 2^-pairs must be below alpha for the interval to exist
     "speed.max_pairs": 30,  # pairs a block whose interval still straddles the margin may grow to
     "speed.block_seconds": 0.25,  # one side's share of a pair, sized on the base
-    "speed.workers": 3,  # processes per side, used by turns: a process's own speed (its memory layout) averages out
     "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
@@ -104,7 +103,7 @@ class ThresholdConfig:
     rows: tuple[tuple[str, dict[str, float]], ...] = ()
 
     def project_wide(self) -> Thresholds:
-        """The settings before any row pattern: those of a whole run (the paired A/B's pairs, workers, turns)."""
+        """The settings before any row pattern: those of a whole run (the paired A/B's pairs and turns)."""
         return self.for_row(None)
 
     def for_row(self, row_id: str | None) -> Thresholds:
@@ -181,12 +180,12 @@ def _settings(table: dict, where: str) -> dict[str, float]:
 _RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0),
            "speed.margin": (1.0, 10.0), "speed.alpha": (0.0, 0.25), "speed.pairs": (1.0, 1000.0),
            "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0),
-           "speed.slices": (0.0, 100.0), "speed.workers": (0.0, 16.0)}
+           "speed.slices": (0.0, 100.0)}
 """Allowed (exclusive low, inclusive high) per setting, or per kind of setting; a margin may be 0."""
 
 
 def _check_levels(settings: dict[str, Setting], file: Path | None) -> None:
-    for key in ("speed.pairs", "speed.max_pairs", "speed.slices", "speed.workers"):
+    for key in ("speed.pairs", "speed.max_pairs", "speed.slices"):
         if settings[key].value != int(settings[key].value):
             raise ThresholdConfigError(f"{file}: {key} must be a whole number, got {settings[key].value:g}")
     alpha, pairs = settings["speed.alpha"].value, settings["speed.pairs"].value
