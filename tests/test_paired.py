@@ -214,3 +214,30 @@ def test_paired_evidence_takes_complete_runs_only():
     assert re.search(r"\| busywait-25 +\| idle +\| train:mnist-mlp800-lr0.01 +\| 2 +\| 2 +\|", report), report
     with pytest.raises(ValueError, match="complete runs only"):
         paired_report({("aa", "idle"): [[good], [ab_record({}, problem="cut off")]]})
+
+
+def test_forked_workers_serve_their_own_sides_tree(tmp_path):
+    """Both sides' workers fork from one zygote; each child loads kdbench from its own side's tree, in a process of
+    its own, and a fresh child per pair is a new process."""
+    import sys
+    from pathlib import Path
+
+    from zoo.paired.session import Forked, Side
+
+    here = Path(__file__).resolve().parents[1]
+    other = tmp_path / "tree"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(here), str(other)], check=True)
+    workers = Forked(here, sys.executable, {})
+    try:
+        seen = []
+        for _ in range(2):
+            base = workers.start(Side("base", other, sys.executable, "HEAD"))
+            candidate = workers.start(Side("candidate", here, sys.executable, "working tree"))
+            seen.append((base.hello(), candidate.hello()))
+            workers.stop(base)
+            workers.stop(candidate)
+    finally:
+        workers.close()
+    for base, candidate in seen:
+        assert Path(base["zoo"]).parent.parent == other.resolve() and Path(candidate["zoo"]).parent.parent == here
+    assert len({hello["pid"] for pair in seen for hello in pair}) == 4

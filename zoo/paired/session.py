@@ -3,13 +3,14 @@
   sides       the base is a git worktree of a ref (or the candidate's tree under another interpreter); the
               candidate is the working tree (or a worktree of a ref). The run refuses two sides that load the
               same files.
-  processes   every pair runs in a fresh pair of worker processes, one per side, started together and ended
-              after the pair. One computation runs at a speed of its own in each process, for the life of the
-              process (the CNN KD step: up to 10% apart between processes of one tree on this VM; rebuilding
-              the block or copying its tensors afresh in the same process did not move it). Long-lived workers
-              turn that into a bias that no number of pairs removes; a fresh process pair per pair draws it
-              anew each time, so it is noise the pairs average and the pairs are independent, as the signed-
-              rank test assumes.
+  processes   every pair runs in a fresh worker per side, ended after the pair. One computation runs at a speed
+              of its own in each process, for the life of the process, set by where its memory lies (the CNN
+              KD step: up to 10% apart between processes of one tree on this VM; rebuilding the block in the
+              same process did not move it, and forked children that allocate alike share one speed).
+              Long-lived workers turn that into a bias no number of pairs removes; a fresh, randomly placed
+              worker per pair draws it anew each time, so it is noise the pairs average and the pairs are
+              independent, as the signed-rank test assumes. Workers are forked from one zygote when both
+              sides share an interpreter (milliseconds each; zoo.paired.worker), else started (seconds each).
   schedule    in each process pair every block is built, one warm-up turn per side is thrown away, and the
               block gets one pair: `slices` short turns of each side interleaved (AB BA AB ..., starting with
               the other side every other pair), one worker computing at a time; a side's time is its fastest
@@ -21,11 +22,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from zoo.verdicts.paired import PairedSpeed
 
@@ -76,18 +80,20 @@ def worktree(project: Path, ref: str, root: Path) -> Path:
     return path
 
 
-class Worker:
-    """One side's worker process; requests are answered one at a time."""
+def _worker_env(tree: Path, env: dict[str, str]) -> dict[str, str]:
+    worker_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+        [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]), "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONUNBUFFERED": "1"}
+    worker_env.pop("PYTEST_XDIST_WORKER", None)
+    return worker_env
 
-    def __init__(self, side: Side, env: dict[str, str]):
-        self.side = side
-        worker_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
-            [str(side.tree), *filter(None, [os.environ.get("PYTHONPATH")])]), "OMP_WAIT_POLICY": "PASSIVE",
-            "PYTHONUNBUFFERED": "1"}
-        worker_env.pop("PYTEST_XDIST_WORKER", None)
-        self.process = subprocess.Popen([side.python, "-m", "zoo.paired.worker"], cwd=side.tree, env=worker_env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, bufsize=1)
+
+class Worker:
+    """One side's worker for a pair (zoo.paired.worker): JSON requests and replies, answered one at a time.
+    `errors()` returns the tail of what the worker printed, shown when it fails."""
+
+    def __init__(self, side: Side, requests: TextIO, replies: TextIO, errors: Callable[[], str]):
+        self.side, self.requests, self.replies, self.errors = side, requests, replies, errors
         self.identity: dict = {}
 
     def hello(self) -> dict:
@@ -103,16 +109,16 @@ class Worker:
 
     def send(self, **request) -> None:
         """A request whose answer is read later (`answer`): the two sides of a process pair build at once."""
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        self.requests.write(json.dumps(request) + "\n")
+        self.requests.flush()
 
     def answer(self) -> dict:
         return self._read()
 
     def _read(self) -> dict:
-        line = self.process.stdout.readline()
+        line = self.replies.readline()
         if not line:
-            err = self.process.stderr.read()[-3000:]
+            err = self.errors()
             hint = ""
             if "No module named zoo.paired" in err or "No module named 'zoo.paired'" in err:
                 hint = (" The tree predates kdbench's paired A/B (it has no zoo/paired/worker.py): choose a base at "
@@ -120,7 +126,89 @@ class Worker:
             raise PairedRunError(f"{self.side.describe()}: the worker ended.{hint}\n{err}")
         return json.loads(line)
 
+    def quit(self) -> None:
+        try:
+            self.send(op="quit")
+        except OSError:  # it ended already
+            pass
+        self.requests.close()
+        self.replies.close()
+
+
+class Started:
+    """Workers of one side started as processes of their own: the way when the two sides' interpreters differ."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.processes: dict[Worker, subprocess.Popen] = {}
+
+    def start(self, side: Side) -> Worker:
+        errors = tempfile.TemporaryFile("w+")
+        process = subprocess.Popen([side.python, "-m", "zoo.paired.worker"], cwd=side.tree,
+                                   env=_worker_env(side.tree, self.env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=errors, text=True, bufsize=1)
+        worker = Worker(side, process.stdin, process.stdout, lambda: _tail(errors))
+        self.processes[worker] = process
+        return worker
+
+    def stop(self, worker: Worker) -> None:
+        process = self.processes.pop(worker)
+        worker.quit()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def close(self) -> None:
+        for worker in list(self.processes):
+            self.stop(worker)
+
+
+class Forked:
+    """Workers of both sides forked from one zygote (see zoo.paired.worker), started from `tree` under `python`."""
+
+    def __init__(self, tree: Path, python: str, env: dict[str, str]):
+        self.errors = tempfile.TemporaryFile("w+")
+        self.folder = Path(tempfile.mkdtemp(prefix="kdbench-ab-"))
+        self.process = subprocess.Popen([python, "-m", "zoo.paired.worker", "--zygote"], cwd=tree,
+                                        env=_worker_env(tree, env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.errors, text=True, bufsize=1)
+        self.children: dict[Worker, int] = {}
+        self.count = 0
+        self._expect("ready")
+
+    def _expect(self, key: str) -> dict:
+        line = self.process.stdout.readline()
+        message = json.loads(line) if line else {}
+        if key not in message:
+            raise PairedRunError(f"the paired A/B's zygote ({self.process.args}) failed: {message or 'it ended'}\n"
+                                 f"{_tail(self.errors)}")
+        return message
+
+    def start(self, side: Side) -> Worker:
+        self.count += 1
+        requests, replies = self.folder / f"{self.count}.requests", self.folder / f"{self.count}.replies"
+        os.mkfifo(requests)
+        os.mkfifo(replies)
+        self.process.stdin.write(json.dumps({"op": "fork", "tree": str(side.tree), "requests": str(requests),
+                                             "replies": str(replies)}) + "\n")
+        self.process.stdin.flush()
+        pid = self._expect("forked")["forked"]
+        worker = Worker(side, open(requests, "w"), open(replies), lambda: _tail(self.errors))
+        self.children[worker] = pid
+        return worker
+
+    def stop(self, worker: Worker) -> None:
+        pid = self.children.pop(worker)
+        worker.quit()
+        self.process.stdin.write(json.dumps({"op": "reap", "pid": pid}) + "\n")
+        self.process.stdin.flush()
+        self._expect("ended")
+
+    def close(self) -> None:
+        for worker in list(self.children):
+            self.stop(worker)
         if self.process.poll() is None:
             try:
                 self.process.stdin.write(json.dumps({"op": "quit"}) + "\n")
@@ -128,8 +216,12 @@ class Worker:
                 self.process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            stream.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _tail(errors) -> str:
+    errors.seek(0)
+    return errors.read()[-3000:]
 
 
 @dataclass
@@ -187,10 +279,22 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
 
     `judge(block, timing)` gives the verdict that decides whether a block needs more pairs.
     """
-    env = env or {}
     started = time.perf_counter()
+    if base_side.python == candidate_side.python:
+        workers = Forked(Path(__file__).resolve().parents[2], candidate_side.python, env or {})
+    else:
+        workers = Started(env or {})
+    try:
+        return _run_pairs(workers, base_side, candidate_side, blocks, tier, schedule, judge, log, started)
+    finally:
+        workers.close()
+
+
+def _run_pairs(workers: Forked | Started, base: Side, candidate: Side, blocks: list[str], tier: str,
+               schedule: Schedule, judge: Callable[[str, BlockTiming], PairedSpeed], log: Callable[[str], None],
+               started: float) -> tuple[dict, dict, list[BlockTiming]]:
     timings = [BlockTiming(name) for name in blocks]
-    with ProcessPair(base_side, candidate_side, env) as first:
+    with ProcessPair(workers, base, candidate) as first:
         identities = first.base.identity, first.candidate.identity
         for worker in (first.base, first.candidate):
             ident = worker.identity
@@ -202,7 +306,7 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
     wanted = {t.name: schedule.pairs for t in active}
     process_pairs = 1
     while pending := [t for t in active if len(t.ratios) < wanted[t.name]]:
-        with ProcessPair(base_side, candidate_side, env) as pair:
+        with ProcessPair(workers, base, candidate) as pair:
             pair.time_pairs(pending, tier, schedule.slices)
         process_pairs += 1
         for timing in pending:
@@ -210,19 +314,24 @@ def run_pairs(base_side: Side, candidate_side: Side, blocks: list[str], tier: st
                     and not judge(timing.name, timing).conclusive):
                 wanted[timing.name] = min(schedule.max_pairs, wanted[timing.name] + EXTEND)
     log(f"paired A/B: {len(active)} blocks, {sum(len(t.ratios) for t in active)} pairs on {process_pairs} fresh "
-        f"process pairs in {time.perf_counter() - started:.0f} s")
+        f"process pairs ({type(workers).__name__.lower()}) in {time.perf_counter() - started:.0f} s")
     return *identities, timings
 
 
 class ProcessPair:
-    """A base and a candidate worker, started together, for one pair of every block it is given."""
+    """A fresh base and a fresh candidate worker, started together, for one pair of every block it is given."""
 
-    def __init__(self, base_side: Side, candidate_side: Side, env: dict[str, str]):
-        self.base = Worker(base_side, env)
-        self.candidate = Worker(candidate_side, env)
+    def __init__(self, workers: Forked | Started, base: Side, candidate: Side):
+        self.workers, self.sides = workers, (base, candidate)
         self.built: set[str] = set()  # blocks built and warmed up on both sides
 
     def __enter__(self) -> ProcessPair:
+        self.base = self.workers.start(self.sides[0])
+        try:
+            self.candidate = self.workers.start(self.sides[1])
+        except BaseException:
+            self.workers.stop(self.base)
+            raise
         try:
             self.base.hello()
             self.candidate.hello()
@@ -233,8 +342,8 @@ class ProcessPair:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.base.close()
-        self.candidate.close()
+        self.workers.stop(self.base)
+        self.workers.stop(self.candidate)
 
     def build(self, names: list[str], tier: str) -> dict[str, dict]:
         """Build `names` on both sides at once (nothing is timed meanwhile); per block, the first side's refusal

@@ -63,7 +63,7 @@ DEFAULTS: dict[str, float] = {
     "speed.margin": 1.05,  # a block slower by more than this factor, with significance, fails (asv flags at 1.1)
     "speed.alpha": 0.01,  # one-sided level of each bound of the ratio's interval
     "speed.pairs": 10,  # pairs per block; 2^-pairs must be below alpha for the interval to exist
-    "speed.max_pairs": 30,  # pairs a block whose interval still straddles the margin may grow to
+    "speed.max_pairs": 40,  # pairs a block whose interval still straddles the margin may grow to
     "speed.block_seconds": 0.25,  # one side's share of a pair, sized on the base
     "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
 }
