@@ -20,6 +20,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,10 +128,8 @@ class Worker:
         return json.loads(line)
 
     def quit(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # it ended already
             self.send(op="quit")
-        except OSError:  # it ended already
-            pass
         self.requests.close()
         self.replies.close()
 
@@ -140,25 +139,26 @@ class Started:
 
     def __init__(self, env: dict[str, str]):
         self.env = env
-        self.processes: dict[Worker, subprocess.Popen] = {}
+        self.processes: dict[Worker, tuple[subprocess.Popen, TextIO]] = {}
 
     def start(self, side: Side) -> Worker:
-        errors = tempfile.TemporaryFile("w+")
+        errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read when the worker fails, closed with the run
         process = subprocess.Popen([side.python, "-m", "zoo.paired.worker"], cwd=side.tree,
                                    env=_worker_env(side.tree, self.env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=errors, text=True, bufsize=1)
         worker = Worker(side, process.stdin, process.stdout, lambda: _tail(errors))
-        self.processes[worker] = process
+        self.processes[worker] = process, errors
         return worker
 
     def stop(self, worker: Worker) -> None:
-        process = self.processes.pop(worker)
+        process, errors = self.processes.pop(worker)
         worker.quit()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        errors.close()
 
     def close(self) -> None:
         for worker in list(self.processes):
@@ -169,7 +169,7 @@ class Forked:
     """Workers of both sides forked from one zygote (see zoo.paired.worker), started from `tree` under `python`."""
 
     def __init__(self, tree: Path, python: str, env: dict[str, str]):
-        self.errors = tempfile.TemporaryFile("w+")
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read when a child fails, closed by close()
         self.folder = Path(tempfile.mkdtemp(prefix="kdbench-ab-"))
         self.process = subprocess.Popen([python, "-m", "zoo.paired.worker", "--zygote"], cwd=tree,
                                         env=_worker_env(tree, env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -195,7 +195,8 @@ class Forked:
                                              "replies": str(replies)}) + "\n")
         self.process.stdin.flush()
         pid = self._expect("forked")["forked"]
-        worker = Worker(side, open(requests, "w"), open(replies), lambda: _tail(self.errors))
+        worker = Worker(side, open(requests, "w"), open(replies),  # noqa: SIM115 - closed by Worker.quit
+                        lambda: _tail(self.errors))
         self.children[worker] = pid
         return worker
 
@@ -216,6 +217,8 @@ class Forked:
                 self.process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
+        for stream in (self.process.stdin, self.process.stdout, self.errors):
+            stream.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
