@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import torch
 from zoo.catalog.pairs import OPT_IN_MARKERS, pairs_for
 from zoo.records.history import History
 from zoo.runs.jobs import Job, JobSettings, run_job
-from zoo.runs.plan import PlanError, make_plan
+from zoo.runs.plan import PlanError, fitting_max_seeds, make_plan, measure_rate
 from zoo.verdicts.baselines import BaselineStore
 from zoo.verdicts.thresholds import load_thresholds
 
@@ -45,6 +46,10 @@ def add_parsers(sub, common, default_baselines) -> None:
                     help="local: jobs at once (default: the GPUs, else 1 per 2 CPU cores)")
     la.add_argument("--seeds", default=None, help="every row runs these seeds: a count N or a list 0,3 (default: power)")
     la.add_argument("--max-seeds", type=int, default=None, help="cap the power-planned seed count of a row")
+    la.add_argument("--budget", type=float, default=None, metavar="HOURS",
+                    help="device-hours the plan may cost (default: [tool.kdbench.launch] budget_hours, 24); "
+                         "a plan over it, or of unknown cost, is refused")
+    la.add_argument("--over-budget", action="store_true", help="run a plan over the budget or of unknown cost anyway")
     la.add_argument("--timing", action="store_true", help="also the timing benchmarks, each an exclusive job")
     la.add_argument("--partition", default=None, help="slurm: partition (default: the cluster's default)")
     la.add_argument("--timeout-min", type=int, default=24 * 60, help="slurm: time limit per job (requeued at it)")
@@ -125,9 +130,13 @@ def cmd_launch(args, history: History) -> int:
     except pytest.UsageError as err:
         raise ValueError(str(err)) from err
     opted_in = {marker for marker, flag in (("sweep", args.sweeps), ("distillers", args.distillers)) if flag}
-    plan = make_plan(selected_rows(args.patterns, args.tier, opted_in), args.tier, settings.device, store, seeds,
-                     args.max_seeds, args.timing)
+    rows = selected_rows(args.patterns, args.tier, opted_in)
+    here = settings.device == "cpu" or torch.cuda.is_available()
+    measure = functools.cache(lambda: measure_rate(settings.device, settings.data_root, settings.cache_dir)) \
+        if here else None
+    plan = make_plan(rows, args.tier, settings.device, store, seeds, args.max_seeds, args.timing, measure)
     print(plan.describe(), flush=True)
+    check_budget(plan, rows, store, args, measure)
     if args.dry_run:
         return 0
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -149,6 +158,28 @@ def cmd_launch(args, history: History) -> int:
         slots = args.slots or (torch.cuda.device_count() if settings.device == "cuda" else max(1, (os.cpu_count() or 2) // 2))
         LocalExecutor(settings, slots).run(plan)
     return cmd_gather(args, history)
+
+
+def check_budget(plan, rows, store: BaselineStore, args, measure) -> None:
+    """Print the plan's budget verdict; refuse (PlanError) a plan over the budget or of unknown cost unless the
+    user said --over-budget, naming what would fit."""
+    if args.budget is not None and not args.budget > 0:
+        raise PlanError(f"--budget {args.budget:g}: give the device-hours the plan may cost, a number above 0")
+    budget = args.budget if args.budget is not None else \
+        store.thresholds.project_wide()["launch.budget_hours"].value
+    problem = plan.over_budget(budget)
+    if not problem:
+        print(f"budget: {plan.device_hours():,.2f} of {budget:g} {plan.device}-hours", flush=True)
+        return
+    if args.over_budget:
+        print(f"budget: over, run anyway (--over-budget): {problem}", flush=True)
+        return
+    advice = ""
+    if plan.device_hours() is not None and args.seeds is None:
+        fit = fitting_max_seeds(rows, args.tier, plan.device, store, budget, measure)
+        advice = (f"--max-seeds {fit} fits" if fit is not None else
+                  "no --max-seeds fits: select fewer rows (PATTERN ...)") + "; "
+    raise PlanError(f"refused: {problem}. {advice}raise --budget HOURS, or run it anyway with --over-budget")
 
 
 def wait_for_slurm(job_ids: list[str], poll_s: float = 5.0) -> None:

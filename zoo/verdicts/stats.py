@@ -145,6 +145,19 @@ def detectable_drop(se: float, df: float, alpha: float = ALPHA_FAIL, power: floa
     return (float(_scipy.t.ppf(1 - alpha, df)) + float(_scipy.t.ppf(power, df))) * se
 
 
+def gate_detectable_drop(sigma: float, pool_df: float, n_run: int, n_base: int, alpha: float = ALPHA_FAIL,
+                         power: float = POWER) -> float:
+    """The drop `shortfall` detects with `power` at `alpha` when n_run seeds meet a baseline of n_base, the seed sd
+    being `sigma`: the pooled t-test (df `pool_df`) below WELCH_MIN_SEEDS seeds per arm, Welch's test on the arms'
+    own spreads from there (taken as `sigma`). What a launch plans seeds by, so that plan and gate agree."""
+    se = sigma * math.sqrt(1 / n_run + 1 / n_base)
+    if min(n_run, n_base) >= WELCH_MIN_SEEDS:
+        df = (1 / n_run + 1 / n_base) ** 2 / (1 / (n_run**2 * (n_run - 1)) + 1 / (n_base**2 * (n_base - 1)))
+    else:
+        df = pool_df
+    return detectable_drop(se, df, alpha, power)
+
+
 def welch(a: list[float], b: list[float]) -> float | None:
     """Two-sided p-value of Welch's t-test that means of `a` and `b` differ (None if undefined)."""
     if len(a) < 2 or len(b) < 2 or (statistics.variance(a) == 0 and statistics.variance(b) == 0):

@@ -66,6 +66,8 @@ DEFAULTS: dict[str, float] = {
     "speed.max_pairs": 40,  # pairs a block whose interval still straddles the margin may grow to
     "speed.block_seconds": 0.25,  # one side's share of a pair, sized on the base
     "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
+    # kdbench launch (zoo.runs.plan)
+    "launch.budget_hours": 24.0,  # device-hours a plan may cost before it is refused (--budget; --over-budget runs it)
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
 
@@ -180,7 +182,7 @@ def _settings(table: dict, where: str) -> dict[str, float]:
 _RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0),
            "speed.margin": (1.0, 10.0), "speed.alpha": (0.0, 0.25), "speed.pairs": (1.0, 1000.0),
            "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0),
-           "speed.slices": (0.0, 100.0)}
+           "speed.slices": (0.0, 100.0), "launch.budget_hours": (0.0, 1e6)}
 """Allowed (exclusive low, inclusive high) per setting, or per kind of setting; a margin may be 0."""
 
 
