@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from zoo.paired.ab import record_id
-from zoo.paired.blocks import DEFAULT_BLOCKS, BlockError, BlockName
+from zoo.paired.names import DEFAULT_BLOCKS, BlockError, BlockName
 from zoo.paired.session import BlockTiming, PairedRunError, _check_sides, worktree
 from zoo.records.record import Record
 from zoo.verdicts.baselines import BaselineStore

@@ -36,12 +36,9 @@ from zoo.records.io import CorruptFileError, write_json
 from zoo.records.record import Record
 from zoo.records.results import project_root
 from zoo.records.store import RecordStore
-from zoo.reports.evidence import table
-from zoo.reports.verdict_table import change, markdown_report, number
-from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, compare_sets
-from zoo.verdicts.drift import history_drift
-from zoo.verdicts.stats import mean_sd_text
-from zoo.verdicts.thresholds import load_thresholds
+
+# The verdict, report and training modules (scipy, pandas, torch) are imported by the commands that use them, so
+# that `kdbench --help` and a usage error answer at once.
 
 
 def default_baselines() -> Path:
@@ -80,6 +77,8 @@ def run_set(name: str, history: History, baselines: Path) -> tuple[list[dict], s
 
 
 def _table(rows: list[dict], fmt: str) -> str:
+    from zoo.reports.evidence import table
+
     return table(rows, "github" if fmt == "markdown" else "simple")
 
 
@@ -106,6 +105,8 @@ def cmd_history(args, history: History) -> int:
 
 
 def _row_history(args, history: History) -> int:
+    from zoo.verdicts.stats import mean_sd_text
+
     records = history.records(bench_id=args.pair)
     if not records:
         raise UsageError(f"no run of {args.pair!r} in {history.path}")
@@ -128,6 +129,8 @@ def _row_history(args, history: History) -> int:
 
 def drift_report(history: History, fmt: str, baselines: Path, only: str | None = None) -> str:
     """Change points over every row's sessions (accuracy, KL, training throughput per machine), as a table."""
+    from zoo.verdicts.drift import history_drift
+
     found = [{"row": bench_id, "metric": metric, "machine": machine, "from session": step.session,
               "commit": (step.commit or "?")[:10], "before": f"{step.before:.4g} ({step.nights_before} sessions)",
               "after": f"{step.after:.4g} ({step.nights_after} sessions)", "change": f"{step.change:+.3g}"}
@@ -138,6 +141,10 @@ def drift_report(history: History, fmt: str, baselines: Path, only: str | None =
 
 
 def cmd_compare(args, history: History) -> int:
+    from zoo.reports.verdict_table import change, markdown_report, number
+    from zoo.verdicts.baselines import compare_sets
+    from zoo.verdicts.thresholds import load_thresholds
+
     baselines = Path(args.baselines or default_baselines())
     runs, a_label = run_set(args.a, history, baselines)
     bases, b_label = run_set(args.b, history, baselines)
@@ -167,6 +174,7 @@ def cmd_compare(args, history: History) -> int:
 
 def cmd_promote(args, history: History) -> int:
     from zoo.reports.leaderboard import write_leaderboards
+    from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore
 
     baselines = Path(args.baselines or default_baselines())
     records, label = run_set(args.run, history, baselines)
@@ -190,6 +198,8 @@ def cmd_promote(args, history: History) -> int:
 
 
 def _summary(values: list | None) -> str:
+    from zoo.verdicts.stats import mean_sd_text
+
     if values is None:
         return "(new)"
     return mean_sd_text([float(v) for v in values], 4) + f" (n={len(values)})"
@@ -241,6 +251,8 @@ def cmd_export(args, history: History) -> int:
 def export_to_tracker(args, records: list[Record], label: str, baselines: Path) -> int:
     """One MLflow or TensorBoard run per (row, seed) of the run set, tagged with the gate's verdict."""
     from zoo.reports.trackers import seed_runs, to_mlflow, to_tensorboard
+    from zoo.verdicts.baselines import compare_sets
+    from zoo.verdicts.thresholds import load_thresholds
 
     if not records:
         raise UsageError(f"{label} holds no record to export")

@@ -291,7 +291,7 @@ def pytest_generate_tests(metafunc):
         params = [pytest.param(p, id=p.id, marks=_marks(p, tier)) for p in pairs_for(tier)]
         metafunc.parametrize("pair", params)
     if "paired_block" in metafunc.fixturenames:
-        from zoo.paired.blocks import DEFAULT_BLOCKS
+        from zoo.paired.names import DEFAULT_BLOCKS
 
         metafunc.parametrize("paired_block", list(DEFAULT_BLOCKS), ids=list(DEFAULT_BLOCKS))
     if "model_case" in metafunc.fixturenames:

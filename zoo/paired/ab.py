@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from zoo.catalog.pairs import get_pair
-from zoo.paired.blocks import DEFAULT_BLOCKS, BlockName
+from zoo.paired.names import DEFAULT_BLOCKS, BlockName
 from zoo.paired.session import BlockTiming, PairedRunError, Schedule, Side, run_pairs, worktree
 from zoo.records.record import Record
 from zoo.records.results import provenance

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from zoo.paired.ab import ABRequest, run_ab
-from zoo.paired.blocks import DEFAULT_BLOCKS
-from zoo.records.record import Record
-from zoo.records.results import project_root, record_path, session_results_dir, write_record
-from zoo.training.data import default_cache_dir
-from zoo.verdicts.baselines import Verdict, judge_self_contained
-from zoo.verdicts.thresholds import ThresholdConfig, load_thresholds
+from zoo.paired.names import DEFAULT_BLOCKS
+
+if TYPE_CHECKING:  # the command's work imports torch; its parser (kdbench --help) does not
+    from zoo.records.record import Record
+    from zoo.verdicts.baselines import Verdict
+    from zoo.verdicts.thresholds import ThresholdConfig
 
 
 def add_parser(sub, common) -> None:
@@ -30,6 +30,11 @@ def add_parser(sub, common) -> None:
 
 
 def cmd_speed(args, history) -> int:
+    from zoo.paired.ab import ABRequest, run_ab
+    from zoo.records.results import project_root
+    from zoo.training.data import default_cache_dir
+    from zoo.verdicts.thresholds import load_thresholds
+
     project = project_root()
     config = load_thresholds(project)
     request = ABRequest(project=project, base_ref=args.base, candidate_ref=args.candidate,
@@ -45,6 +50,9 @@ def cmd_speed(args, history) -> int:
 
 def judge_and_store(records: list[Record], results_root: Path, config: ThresholdConfig) -> list[Verdict]:
     """Write each record into a fresh session folder under `results_root` and judge it on its own pairs."""
+    from zoo.records.results import record_path, session_results_dir, write_record
+    from zoo.verdicts.baselines import judge_self_contained
+
     folder = session_results_dir(results_root, records[0].tier if records else "quick")
     verdicts = []
     for record in records:

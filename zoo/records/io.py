@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 class CorruptFileError(ValueError):
     """A stored file exists but cannot be parsed; the message names the file and what to do."""
@@ -77,11 +75,15 @@ def read_json(path: Path) -> Any:
 
 def save_tensors(path: Path, obj: Any) -> None:
     """Atomically `torch.save` `obj` to `path`."""
+    import torch  # here, not at the top: reading JSON records (and `kdbench --help`) needs no torch
+
     _atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_tensors(path: Path) -> Any:
     """`torch.load` a file written by `save_tensors`; an unreadable file raises CorruptFileError."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files

@@ -11,11 +11,13 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from zoo.records.io import read_json, write_json
 from zoo.records.record import Record
+
+if TYPE_CHECKING:  # torch is imported where a device is described: `kdbench --help` needs none of it
+    import torch
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -59,6 +61,8 @@ def cpu_id() -> str:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
+
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
@@ -68,6 +72,7 @@ def provenance(device: torch.device, command: str | None = None) -> dict:
     `dirty` is set by uncommitted changes to the code; baselines and reports (which a recording
     session itself rewrites) do not count.
     """
+    import torch
     import torchvision
 
     return {

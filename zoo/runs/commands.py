@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from zoo.catalog.pairs import OPT_IN_MARKERS, pairs_for
-from zoo.records.history import History
-from zoo.runs.jobs import Job, JobSettings, run_job
-from zoo.runs.plan import PlanError, fitting_max_seeds, make_plan, measure_rate
-from zoo.verdicts.baselines import BaselineStore
-from zoo.verdicts.thresholds import load_thresholds
+
+if TYPE_CHECKING:  # the commands' work imports torch and scipy; their parsers (kdbench --help) do not
+    from zoo.records.history import History
+    from zoo.runs.jobs import JobSettings
+    from zoo.verdicts.baselines import BaselineStore
 
 
 def add_parsers(sub, common, default_baselines) -> None:
@@ -85,6 +84,10 @@ def argparse_parent():
 
 
 def settings_of(args) -> JobSettings:
+    import torch
+
+    from zoo.runs.jobs import JobSettings
+
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -98,6 +101,8 @@ def settings_of(args) -> JobSettings:
 
 
 def cmd_run(args, history: History) -> int:
+    from zoo.runs.jobs import Job, run_job
+
     if bool(args.row) == bool(args.bench):
         raise ValueError("kdbench run takes a ROW (with --seed) or --bench FILE, not both or neither")
     print(run_job(Job(args.tier, args.row or "", args.seed, args.bench), settings_of(args)), flush=True)
@@ -107,6 +112,8 @@ def cmd_run(args, history: History) -> int:
 def selected_rows(patterns: list[str], tier: str, opted_in: set[str] = frozenset()) -> list:
     """The tier's rows matching `patterns` (all without), leaving out rows of an opt-in marker (sweep, distillers)
     not in `opted_in`, as `pytest bench/` does."""
+    from zoo.runs.plan import PlanError
+
     rows = [p for p in pairs_for(tier) if not (set(p.markers) & set(OPT_IN_MARKERS)) - set(opted_in)]
     if not patterns:
         return rows
@@ -120,8 +127,12 @@ def selected_rows(patterns: list[str], tier: str, opted_in: set[str] = frozenset
 
 def cmd_launch(args, history: History) -> int:
     import pytest
+    import torch
 
     from zoo.harness.plugin import parse_seeds
+    from zoo.runs.plan import make_plan, measure_rate
+    from zoo.verdicts.baselines import BaselineStore
+    from zoo.verdicts.thresholds import load_thresholds
 
     settings = settings_of(args)
     store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
@@ -163,6 +174,8 @@ def cmd_launch(args, history: History) -> int:
 def check_budget(plan, rows, store: BaselineStore, args, measure) -> None:
     """Print the plan's budget verdict; refuse (PlanError) a plan over the budget or of unknown cost unless the
     user said --over-budget, naming what would fit."""
+    from zoo.runs.plan import PlanError, fitting_max_seeds
+
     if args.budget is not None and not args.budget > 0:
         raise PlanError(f"--budget {args.budget:g}: give the device-hours the plan may cost, a number above 0")
     budget = args.budget if args.budget is not None else \
@@ -195,6 +208,8 @@ def wait_for_slurm(job_ids: list[str], poll_s: float = 5.0) -> None:
 
 def cmd_gather(args, history: History) -> int:
     from zoo.runs.gather import gather, report
+    from zoo.verdicts.baselines import BaselineStore
+    from zoo.verdicts.thresholds import load_thresholds
 
     settings = settings_of(args)
     store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))

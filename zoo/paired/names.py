@@ -1,0 +1,51 @@
+"""The names of the paired A/B's timed blocks (`KIND:ROW[/STAGE]`, see zoo.paired.blocks) and the default set:
+plain data, imported by `kdbench --help` without torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("train", "infer", "data")
+STAGES = ("train", "hint")
+
+
+class BlockError(ValueError):
+    """A block name that names no block this tree can build; the message says what exists."""
+
+
+@dataclass(frozen=True)
+class BlockName:
+    kind: str
+    row: str
+    stage: str = "train"
+
+    @classmethod
+    def parse(cls, text: str) -> BlockName:
+        kind, sep, rest = text.partition(":")
+        row, _, stage = rest.partition("/")
+        if not sep or kind not in KINDS or not row or (stage and (kind != "train" or stage not in STAGES)):
+            raise BlockError(f"{text!r} is not a block name; write train:ROW, train:ROW/hint, infer:ROW or data:ROW")
+        return cls(kind, row, stage or "train")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.row}" + ("/hint" if self.stage == "hint" else "")
+
+
+DEFAULT_BLOCKS = (
+    "train:mnist-mlp800-lr0.01",
+    "train:mnist-mlp800-kd-lr0.01",
+    "train:mnist-mlp800-datafree-all-lr0.01",
+    "train:cifar10-cnn5-d0.5",
+    "train:cifar10-cnn5-d0.5-kd",
+    "train:cifar10-cnn5-d0-at",
+    "train:cifar10-cnn5-d0-fitnets/hint",
+    "train:cifar10-cnn5-d0-fitnets",
+    "infer:mnist-mlp800-lr0.01",
+    "infer:cifar10-cnn5-d0.5",
+    "data:mnist-mlp800-lr0.01",
+    "data:cifar10-cnn5-d0.5",
+)
+"""Every distinct training step of the quick tier (one row per model x distiller: the MLP with and without KD,
+data-free KD, the CNN with and without KD, attention transfer, FitNets' two stages), the inference benchmark's
+forward passes of the quick tier's students (the MLP and the CNN), and the data path of each dataset. ResNet-18's
+forward pass is left out on a CPU: one batch of 64 takes over a second, and four turns a pair made it the
+longest block by far; name `infer:cifar10-resnet18` to time it."""
