@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from zoo.catalog.recipes import Distill, Recipe
+from zoo.measure.fidelity import feature_metric, teacher_kl
 from zoo.training.distill.attention import attention_loss, attention_map
 from zoo.training.distill.base import Distiller, FeatureTaps
 from zoo.training.distill.registry import create_distiller, list_distillers, register_distiller
 from zoo.training.engine import TrainOptions, seed_everything, train
-from zoo.training.losses import kd_loss
+from zoo.training.losses import kd_loss, softened_kl
 from zoo.training.registry import create_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,9 +216,24 @@ def test_every_distiller_declares_a_gated_fidelity_metric_measured_from_what_it_
     g = torch.Generator().manual_seed(0)
     student = {n: torch.randn(2, 4, 4, 4, generator=g) for n, _ in CNN5_STAGES}
     teacher = {n: torch.randn(2, 8, 8, 8, generator=g) for n, _ in CNN5_STAGES}
+    # the measuring package's own formulas agree with the training losses when those are right
     at = create_distiller(settings["attention"])
-    assert float(at.fidelity(student, teacher)) == pytest.approx(
-        sum(float(attention_loss(student[s], teacher[t])) for s, t in CNN5_STAGES))
+    assert feature_metric("attention_distance", at.fidelity_inputs(student, teacher)) == pytest.approx(
+        sum(float(attention_loss(student[s], teacher[t])) for s, t in CNN5_STAGES), rel=1e-5)
     fitnets = create_distiller(settings["fitnets"])
     fitnets.regressor = torch.nn.Conv2d(4, 8, 1)
-    assert torch.equal(fitnets.hint_loss(student, teacher), fitnets.fidelity(student, teacher))
+    assert feature_metric("hint_error", fitnets.fidelity_inputs(student, teacher)) == pytest.approx(
+        float(fitnets.hint_loss(student, teacher)), rel=1e-5)
+
+
+def test_teacher_kl_is_measured_by_its_own_formula_not_by_the_training_loss():
+    """On fixed logits the float64 textbook KL agrees with the training loss's softened KL; a training loss whose
+    KL is reversed, or whose teacher is not softened, disagrees with it: the metric catches the loss's bug."""
+    g = torch.Generator().manual_seed(1)
+    student, teacher = torch.randn(64, 10, generator=g) * 8, torch.randn(64, 10, generator=g)  # peaked, flat
+    measured = teacher_kl(student, teacher, 4.0)
+    assert measured == pytest.approx(float(softened_kl(student, teacher, 4.0)), rel=1e-5)
+    assert abs(float(softened_kl(teacher, student, 4.0)) - measured) > 0.05 * measured  # reversed direction
+    unsoftened = float(F.kl_div(F.log_softmax(student / 4.0, 1), F.log_softmax(teacher, 1), reduction="batchmean",
+                                log_target=True))
+    assert abs(unsoftened - measured) > 0.05 * measured

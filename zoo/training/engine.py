@@ -14,11 +14,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.catalog.recipes import Recipe
+from zoo.measure.fidelity import feature_metric
+from zoo.measure.fidelity import teacher_kl as measured_teacher_kl
 from zoo.training.checkpoint import Checkpointer, resume_stage
 from zoo.training.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
 from zoo.training.distill.base import Distiller, FeatureTaps
 from zoo.training.distill.registry import create_distiller
-from zoo.training.losses import softened_kl
 from zoo.training.transfer_sets import SUBSET_SEED, bias_shift, split_training_set
 
 
@@ -360,7 +361,7 @@ def evaluate_run(run: TrainingRun) -> TrainReport:
     if kd:
         t_logits, _ = evaluate(teacher, data, recipe, opts)
         agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
-        teacher_kl = float(softened_kl(logits, t_logits, kd.temperature))
+        teacher_kl = measured_teacher_kl(logits, t_logits, kd.temperature)
         if run.distiller.fidelity_metric != "teacher_kl":
             fidelity[run.distiller.fidelity_metric] = feature_fidelity(run.distiller, model, teacher, data, recipe, opts)
     val_accuracy = None
@@ -402,7 +403,8 @@ def feature_fidelity(distiller, model: nn.Module, teacher: nn.Module, data: Tens
         for start in range(0, len(test_x), batch_size):
             x = normalize(test_x[start:start + batch_size], mean, std)
             _forward(model, x, opts), _forward(teacher, x, opts)
-            total += float(distiller.fidelity(mine.outputs, theirs.outputs)) * len(x)
+            total += feature_metric(distiller.fidelity_metric, distiller.fidelity_inputs(mine.outputs, theirs.outputs)) \
+                * len(x)
     return total / len(test_x)
 
 

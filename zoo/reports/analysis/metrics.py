@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from zoo.training.losses import softened_kl
+from zoo.measure.fidelity import teacher_kl
 
 
 def confusion(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> torch.Tensor:
@@ -38,8 +38,9 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def kl_to(teacher: torch.Tensor, student: torch.Tensor, temperature: float) -> float:
-    """Mean KL(teacher_T || student_T) in nats, the quantity the KD loss minimises."""
-    return float(softened_kl(student, teacher, temperature))
+    """Mean KL(teacher_T || student_T) in nats, the quantity the KD loss minimises (measured independently of it:
+    zoo.measure.fidelity)."""
+    return teacher_kl(student, teacher, temperature)
 
 
 def calibration(logits: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> dict:

@@ -55,7 +55,8 @@ class AttentionTransfer(HintonKD):
 
     def transfer_loss(self, student_logits, teacher_logits, student_features, teacher_features):
         hinton = super().transfer_loss(student_logits, teacher_logits, student_features, teacher_features)
-        return hinton + self.beta / 2 * self.fidelity(student_features, teacher_features)
+        return hinton + self.beta / 2 * sum(attention_loss(student_features[s], teacher_features[t])
+                                            for s, t in self.pairs)
 
-    def fidelity(self, student_features, teacher_features):
-        return sum(attention_loss(student_features[s], teacher_features[t]) for s, t in self.pairs)
+    def fidelity_inputs(self, student_features, teacher_features):
+        return [(student_features[s], teacher_features[t]) for s, t in self.pairs]

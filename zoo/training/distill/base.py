@@ -21,7 +21,8 @@ class Distiller(nn.Module):
 
     `fidelity_metric` names what measures its transfer on the test set, gated like accuracy on its own pooled
     seed spread: "teacher_kl" (the student's softened KL to its teacher, which the training loop measures for
-    every distiller), or a metric of its own that `fidelity` computes per test batch from the tapped features.
+    every distiller), or a metric of its own computed per test batch by zoo.measure.fidelity from the tensors
+    `fidelity_inputs` picks out of the tapped features (never by the distiller's own loss).
     """
 
     hint_epochs: int = 0
@@ -67,9 +68,9 @@ class Distiller(nn.Module):
         """The weighted loss of what the student takes from its teacher."""
         raise NotImplementedError
 
-    def fidelity(self, student_features: dict[str, torch.Tensor],
-                 teacher_features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """This batch's mean of `fidelity_metric`, for a metric computed from features."""
+    def fidelity_inputs(self, student_features: dict[str, torch.Tensor],
+                        teacher_features: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (student side, teacher side) tensors that `fidelity_metric` compares, for a metric of features."""
         raise NotImplementedError(f"{self.name} measures its fidelity as {self.fidelity_metric}")
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,

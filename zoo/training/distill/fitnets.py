@@ -56,11 +56,11 @@ class FitNets(HintonKD):
         self.regressor = nn.Conv2d(guided.shape[1], hint.shape[1], kernel_size=1)
 
     def hint_loss(self, student_features, teacher_features):
-        return self.transfer_weight * self.fidelity(student_features, teacher_features)
-
-    def fidelity(self, student_features, teacher_features):
         guided, hint = self.regressor(student_features[self.guided].float()), teacher_features[self.hint].float()
         if hint.shape[-2:] != guided.shape[-2:]:
             hint = F.adaptive_avg_pool2d(hint, guided.shape[-2:])
-        return 0.5 * F.mse_loss(guided, hint)
+        return self.transfer_weight * 0.5 * F.mse_loss(guided, hint)
+
+    def fidelity_inputs(self, student_features, teacher_features):
+        return [(self.regressor(student_features[self.guided].float()), teacher_features[self.hint])]
 
