@@ -51,16 +51,34 @@ def site(history, tmp_path_factory) -> Path:
     return out
 
 
-def test_markdown_comment_puts_failures_first_and_collapses_passes(history, capsys):
+def test_markdown_comment_reads_at_a_glance(history, capsys):
+    """The PR comment: commits and counts in the headline, the failing row with only its changed metrics in human
+    units and a link to its page, the unchanged rows collapsed, the judging settings once, no local path."""
     assert main(["compare", "s5", "baselines", "--db", str(history.path), "--baselines", str(BASELINES),
-                 "--format", "markdown", "--link", "artifacts=https://example.invalid/run/1"]) == 0
+                 "--format", "markdown", "--link", "artifacts=https://example.invalid/run/1",
+                 "--site-url", "https://example.invalid/site"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("<!-- kdbench-verdicts -->\n### kdbench: FAILED")
-    fail_line = next(line for line in text.splitlines() if line.startswith("| **FAIL**"))
-    assert FAILED_ROW in fail_line and "test_accuracy" in fail_line and "-1" in fail_line  # effect, p, detects
-    assert re.search(r"\| 0?\.?\d[\d.e-]* \| \d", fail_line.split("test_accuracy")[1])
-    assert text.index("| **FAIL**") < text.index("<details><summary>")  # PASS rows collapsed below
+    headline = text.splitlines()[3]
+    assert "**1 regressed**" in headline and "unchanged" in headline and "`" in headline  # counts and commits
+    regressed = text[text.index("#### Regressed"):text.index("<details>")]
+    fail_line = next(line for line in regressed.splitlines() if FAILED_ROW in line)
+    assert "test accuracy **REGRESSED**" in fail_line and "\u22121.00 pt" in fail_line and " pt |" in fail_line
+    assert f"(https://example.invalid/site/rows/quick-mnist-cpu-{FAILED_ROW}.html)" in fail_line
+    assert all(FAILED_ROW not in line or "REGRESSED" in line for line in regressed.splitlines())  # no unchanged metric
+    assert "rows unchanged</summary>" in text and "`alpha_fail` = 0.001 (default)" in text
+    assert str(BASELINES) not in text and str(history.path.parent) not in text  # no local path
     assert "[artifacts](https://example.invalid/run/1)" in text
+
+
+def test_compare_filters_sorts_and_speaks_json_and_csv(history, capsys):
+    base = ["compare", "s5", "baselines", "--db", str(history.path), "--baselines", str(BASELINES)]
+    assert main([*base, "--only-failed", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(row["row"] == FAILED_ROW and row["verdict"].startswith("REGRESSED") for row in rows)
+    assert main([*base, "--only-changed", "--sort", "verdict", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("row,metric,A,B") and FAILED_ROW in lines[1] and len(lines) >= 2
 
 
 def test_site_lists_every_row_draws_charts_and_lists_the_regression(site, history):

@@ -12,10 +12,9 @@ from zoo.catalog.pairs import get_pair
 from zoo.records.io import write_json
 from zoo.runs.executors import LocalExecutor
 from zoo.runs.jobs import JobSettings
-from zoo.runs.plan import (TARGET_DROPS, TIMING_BENCHES, CostModel, Plan, PlanError, fitting_max_seeds,
-                           make_plan, seeds_for)
-from zoo.verdicts.stats import gate_detectable_drop, shortfall
+from zoo.runs.plan import TARGET_DROPS, TIMING_BENCHES, CostModel, Plan, PlanError, fitting_max_seeds, make_plan, seeds_for
 from zoo.verdicts.baselines import BaselineStore
+from zoo.verdicts.stats import gate_detectable_drop, shortfall
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
@@ -69,7 +68,7 @@ def test_seeds_from_power_follow_the_gate_and_the_cap(monkeypatch):
     assert quick.seeds == list(range(pair.recipes["quick"].seeds))
 
 
-@pytest.mark.parametrize("n_run,n_base", [(3, 3), (8, 3), (12, 12), (20, 10)])
+@pytest.mark.parametrize(("n_run", "n_base"), [(3, 3), (8, 3), (12, 12), (20, 10)])
 def test_the_plan_counts_seeds_as_the_gate_judges_them(n_run, n_base):
     """The drop a plan promises is the drop the accuracy gate (shortfall) then detects: pooled below 10 seeds an
     arm, Welch's on the arms' own spreads from there."""

@@ -1,5 +1,6 @@
 """The `kdbench` command: history, comparison, promotion, leaderboards, trends, analysis and export.
 
+    kdbench rows [PATTERN ...]             the rows: ids, tiers, teachers, markers, opt-in options
     kdbench history [PAIR]                 sessions (or one row's runs) and the drift found over them
     kdbench history --rebuild              make the history store anew from the JSON records
     kdbench compare A B                    per-metric deltas and verdicts of run set A against B
@@ -77,6 +78,18 @@ def run_set(name: str, history: History, baselines: Path) -> tuple[list[dict], s
 
 
 def _table(rows: list[dict], fmt: str) -> str:
+    """Rows of a command's table as text: terminal (aligned), markdown (GitHub), json (a list) or csv."""
+    if fmt == "json":
+        return json.dumps(rows, indent=1)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
     from zoo.reports.evidence import table
 
     return table(rows, "github" if fmt == "markdown" else "simple")
@@ -141,7 +154,7 @@ def drift_report(history: History, fmt: str, baselines: Path, only: str | None =
 
 
 def cmd_compare(args, history: History) -> int:
-    from zoo.reports.verdict_table import change, markdown_report, number
+    from zoo.reports.verdict_table import change, markdown_report, number, public
     from zoo.verdicts.baselines import compare_sets
     from zoo.verdicts.thresholds import load_thresholds
 
@@ -154,20 +167,32 @@ def cmd_compare(args, history: History) -> int:
     counts = {s: sum(c.status == s for c in results) for s in ("fail", "warn", "pass", "new", "incompatible")}
     if args.format == "markdown":
         links = dict(link.split("=", 1) for link in args.link)
-        print(markdown_report(results, a_label, b_label, links), end="")
+        print(markdown_report(results, a_label, b_label, links, args.site_url), end="")
         return 1 if args.check and counts["fail"] else 0
+    severity = {"regressed": 0, "invalid": 0, "warn": 1, "improved": 2, "not gated": 3, "ok": 4}
     rows = []
     for c in results:
+        if args.only_failed and c.status != "fail":
+            continue
         if c.problem:
             rows.append({"row": c.record.id, "metric": "", "A": "", "B": "", "change": "", "p": "",
-                         "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120]})
+                         "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120],
+                         "_rank": 3, "_p": 1.0})
         for f in c.findings:
+            if (args.only_changed or args.only_failed) and f.status == "ok" or args.only_failed and not f.failing:
+                continue
+            reason = f": {f.tolerance[:100]}" if f.status in ("not gated", "invalid") else ""
             rows.append({"row": c.record.id, "metric": f.metric, "A": number(f.measured), "B": number(f.baseline),
                          "change": change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
                          "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
-                         "verdict": f.status.upper()})
-    print(f"{a_label} against {b_label}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-    print()
+                         "verdict": f.status.upper() + reason, "_rank": severity[f.status],
+                         "_p": 1.0 if f.p_value is None else f.p_value})
+    order = {"row": lambda r: (r["row"], r["metric"]), "verdict": lambda r: (r["_rank"], r["row"], r["metric"]),
+             "p": lambda r: (r["_p"], r["row"], r["metric"])}[args.sort]
+    rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in sorted(rows, key=order)]
+    if args.format in ("terminal", "markdown"):
+        print(f"{public(a_label)} against {public(b_label)}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        print()
     print(_table(rows, args.format))
     return 1 if args.check and counts["fail"] else 0
 
@@ -340,14 +365,41 @@ def _load_line(records: list[dict]) -> str:
             if cores else "?")
 
 
+def cmd_rows(args, history: History) -> int:
+    """Every row of the catalogue (or those matching the patterns): its tiers, teacher, markers and how to select it."""
+    import fnmatch
+
+    from zoo.catalog.pairs import OPT_IN_MARKERS, PAIRS
+
+    chosen = [p for p in PAIRS if (args.tier is None or args.tier in p.recipes)
+              and (not args.patterns or any(fnmatch.fnmatchcase(p.id, pattern) for pattern in args.patterns))]
+    if not chosen:
+        raise UsageError(f"no row matches {' '.join(args.patterns) or 'the tier'}"
+                         f"{f' in tier {args.tier}' if args.tier else ''}; `kdbench rows` lists them all")
+    print(_table([{"row": p.id, "dataset": p.dataset, "student": str(p.student), "tiers": ",".join(p.recipes),
+                   "teacher": ",".join(sorted(set(p.teacher.values()))) or "-",
+                   "markers": ",".join(p.markers) or "-",
+                   "opt-in": " ".join(OPT_IN_MARKERS[m] for m in p.markers if m in OPT_IN_MARKERS) or "-"}
+                  for p in chosen], args.format))
+    print(f"\n{len(chosen)} rows. Select with `pytest bench/ -k ID` (a substring), `kdbench launch PATTERN`; a row "
+          f"with an opt-in marker runs only with its option.")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=None, help="history store (default $KDBENCH_HISTORY, else results/history.sqlite)")
     common.add_argument("--baselines", default=None, help="baselines folder (default: the repository's baselines/)")
-    common.add_argument("--format", choices=("terminal", "markdown"), default="terminal", help="table format")
+    common.add_argument("--format", choices=("terminal", "markdown", "json", "csv"), default="terminal",
+                        help="table format (compare --format markdown: the pull-request comment)")
     top = argparse.ArgumentParser(prog="kdbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("rows", parents=[common], help="the rows: ids, tiers, teachers, markers and opt-in options")
+    r.add_argument("patterns", nargs="*", metavar="PATTERN", help="row ids or shell patterns (default: every row)")
+    r.add_argument("--tier", default=None, choices=("quick", "full", "fast"), help="only rows with this tier")
+    r.set_defaults(handler=cmd_rows)
 
     h = sub.add_parser("history", parents=[common], help="sessions, or one row's runs, and drift over them")
     h.add_argument("pair", nargs="?", help="a row id, e.g. mnist-mlp800-kd-lr0.01")
@@ -360,8 +412,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("a")
     c.add_argument("b", nargs="?", default="baselines")
     c.add_argument("--check", action="store_true", help="exit 1 when a row fails")
+    c.add_argument("--only-failed", action="store_true", help="only failing rows, and only their failing metrics")
+    c.add_argument("--only-changed", action="store_true", help="only metrics that are not ok (changed, not gated)")
+    c.add_argument("--sort", choices=("row", "verdict", "p"), default="row",
+                   help="row (default), verdict (failing first) or p (smallest first)")
     c.add_argument("--link", action="append", default=[], metavar="NAME=URL",
                    help="markdown: a link under the table, e.g. artifacts=https://... (repeatable)")
+    c.add_argument("--site-url", default=None, metavar="URL",
+                   help="markdown: where `kdbench site` is published; each row links to its page there")
     c.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("promote", parents=[common], help="make a run set's records the baselines, with a reason")

@@ -327,6 +327,15 @@ def pytest_collection_modifyitems(config, items):
                 items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
+def pytest_collection_finish(session) -> None:
+    """A -k that leaves no test says where the row ids are listed (pytest alone says "no tests collected")."""
+    keyword = session.config.getoption("keyword")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if keyword and not session.items and reporter is not None:
+        reporter.write_line(f"no row matches -k {keyword!r}: `kdbench rows` lists the row ids with their tiers and "
+                            f"markers (rows marked sweep or distillers need --sweeps or --distillers)", yellow=True)
+
+
 def _check_baselines(config) -> None:
     problem = baselines_problem(config, tier_of(config))
     if not problem:

@@ -83,7 +83,8 @@ def argparse_parent():
     return jobs
 
 
-def settings_of(args) -> JobSettings:
+def settings_of(args, runs_here: bool = False) -> JobSettings:
+    """The job settings the options name; `runs_here`: the jobs run on this machine, whose device must exist."""
     import torch
 
     from zoo.runs.jobs import JobSettings
@@ -94,6 +95,10 @@ def settings_of(args) -> JobSettings:
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device {args.device!r}: choose auto, cpu or cuda (a job's GPU is the one Slurm or "
                          f"the local executor gives it)")
+    if runs_here and device == "cuda" and not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise ValueError(f"--device cuda: {why} on this machine; use --device cpu (or auto), or submit the jobs to "
+                         f"GPU nodes with --executor slurm")
     baselines = getattr(args, "baselines", None)
     return JobSettings(Path(args.out).resolve(), Path(args.data_root).resolve() if args.data_root else None,
                        Path(args.cache_dir).resolve() if args.cache_dir else None, device,
@@ -105,7 +110,8 @@ def cmd_run(args, history: History) -> int:
 
     if bool(args.row) == bool(args.bench):
         raise ValueError("kdbench run takes a ROW (with --seed) or --bench FILE, not both or neither")
-    print(run_job(Job(args.tier, args.row or "", args.seed, args.bench), settings_of(args)), flush=True)
+    print(run_job(Job(args.tier, args.row or "", args.seed, args.bench), settings_of(args, runs_here=True)),
+          flush=True)
     return 0
 
 
@@ -134,7 +140,7 @@ def cmd_launch(args, history: History) -> int:
     from zoo.verdicts.baselines import BaselineStore
     from zoo.verdicts.thresholds import load_thresholds
 
-    settings = settings_of(args)
+    settings = settings_of(args, runs_here=args.executor == "local" and not args.dry_run)
     store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
     try:
         seeds = parse_seeds(args.seeds, 1) if args.seeds else None

@@ -50,7 +50,7 @@ from zoo.records.record import IncompatibleBaselineError, Record
 from zoo.records.results import machine_fingerprint, provenance_line
 from zoo.verdicts.paired import judge_pairs
 from zoo.verdicts.stats import POWER, Pool, detectable_drop, mean_std, robust_pool, shortfall
-from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig, Thresholds
+from zoo.verdicts.thresholds import DEFAULT_CONFIG, Setting, ThresholdConfig, Thresholds
 
 FAILING = ("regressed", "invalid")
 LOUD = ("warn", "improved", "not gated")
@@ -74,6 +74,7 @@ class Finding:
     detectable: float | None = None  # seed metrics: the drop these seeds detect with 80% power
     ratio: float | None = None  # speed metrics: the ratio to the baseline that the check judged (probe-normalised)
     interval: tuple[float, float] | None = None  # paired speed: the ratio's confidence bounds
+    settings: tuple[Setting, ...] = ()  # the [tool.kdbench] settings that judged it, with their sources
 
     @property
     def failing(self) -> bool:
@@ -180,7 +181,7 @@ class Spread:
         if self.log:  # the metric's own unit: arithmetic means; drops are log-ratios (0.095 = a factor 1.1)
             how = f"log scale: {how}"
         return Finding(run.id, self.metric, status, measured, expected, how, effect=-test.drop,
-                       p_value=test.p_worse, detectable=detectable)
+                       p_value=test.p_worse, detectable=detectable, settings=(margin, fail, warn))
 
 
 def _speed_ratio(check, run: Record, base: Record, sources: dict) -> tuple[float, float, float] | Finding | None:
@@ -273,7 +274,7 @@ class Throughput:
         return Finding(run.id, self.metric, status, measured, expected,
                        f"ratio {ratio:.2f} with the host's speed divided out (probe ratio {host:.2f}, raw ratio "
                        f"{raw:.2f}), must be >= {least.value:g} [{least}] on the same machine [{here}]", timing=True,
-                       ratio=ratio)
+                       ratio=ratio, settings=(least,))
 
 
 @dataclass
@@ -306,7 +307,7 @@ class InRunRatio:
         status = "regressed" if ratio < least.value else "ok"
         return Finding(run.id, self.metric, status, measured, expected,
                        f"ratio {ratio:.2f}, must be >= {least.value:g} [{least}]; both sides timed in the same run",
-                       timing=True, ratio=ratio)
+                       timing=True, ratio=ratio, settings=(least,))
 
 
 @dataclass
@@ -350,7 +351,8 @@ class PairedRatio:
         return Finding(run.id, self.metric, paired.status, paired.estimate, 1.0,
                        f"against {str(against)[:12]}: {paired.describe()}; fails when the lower bound exceeds "
                        f"x{margin.value:g} [{margin}; {alpha}]",
-                       p_value=paired.p_slower, ratio=paired.estimate, interval=(paired.low, paired.high))
+                       p_value=paired.p_slower, ratio=paired.estimate, interval=(paired.low, paired.high),
+                       settings=(margin, alpha))
 
 
 CHECKS = [
