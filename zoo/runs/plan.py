@@ -94,10 +94,9 @@ class Plan:
         """Each row's training time in this plan (its jobs, teachers' included), in device-hours."""
         hours: dict[str, float | None] = {}
         for job in self.jobs:
-            if job.row:
+            if job.row:  # one row costs the same per seed: unknown once, unknown for every job
                 seconds = self.costs[job.row].seconds_per_seed if job.row in self.costs else None
-                hours[job.row] = None if seconds is None or hours.get(job.row, 0) is None else \
-                    hours.get(job.row, 0) + seconds / 3600
+                hours[job.row] = None if seconds is None else (hours.get(job.row) or 0.0) + seconds / 3600
         return hours
 
     def device_hours(self) -> float | None:
@@ -157,8 +156,7 @@ class Plan:
 def seeds_for(pair: Pair, tier: str, device: str, store: BaselineStore, max_seeds: int | None) -> RowPlan:
     """The seeds `pair` needs for its target drop, as its gate will judge them (see the module docstring)."""
     recipe = pair.recipes[tier]
-    base_path = record_path(store.root, (tier, pair.dataset, device, pair.id))
-    base = load_record(base_path) if base_path.exists() else None
+    base = stored_baseline(store, pair, tier, device)
     target = TARGET_DROPS[target_family(pair)]
     default = min(recipe.seeds, max_seeds) if max_seeds else recipe.seeds
     if tier != "full":
@@ -192,6 +190,12 @@ def seeds_for(pair: Pair, tier: str, device: str, store: BaselineStore, max_seed
     if count < needed:
         why += f"; capped at {count} by --max-seeds, which detect {detects(count):.3g} pt"
     return RowPlan(pair.id, list(range(count)), why, sigma, detects(count))
+
+
+def stored_baseline(store: BaselineStore, pair: Pair, tier: str, device: str) -> Record | None:
+    """The row's baseline on `device`, or None."""
+    path = record_path(store.root, (tier, pair.dataset, device, pair.id))
+    return load_record(path) if path.exists() else None
 
 
 def spread(base: Record, store: BaselineStore) -> tuple[float, float]:
@@ -267,8 +271,7 @@ class CostModel:
         return student + teacher / 3 * passes / recipe.epochs
 
     def cost(self, pair: Pair, tier: str) -> RowCost:
-        base_path = record_path(self.store.root, (tier, pair.dataset, self.device, pair.id))
-        base = load_record(base_path) if base_path.exists() else None
+        base = stored_baseline(self.store, pair, tier, self.device)
         if base and base.seeds and base.summary.get("train_seconds"):
             return RowCost(base.summary["train_seconds"] / len(base.seeds), f"its {self.device} baseline")
         recipe = pair.recipes[tier]
