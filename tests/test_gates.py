@@ -5,9 +5,11 @@ import re
 import pytest
 from scipy import stats as scipy_stats
 
+from zoo.records.metrics import MIN_IN_RUN_RATIO, MIN_TRAIN_CPU_RATIO, MIN_TRAIN_RATIO
 from zoo.records.record import SCHEMA, IncompatibleBaselineError, Record
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore
 from zoo.verdicts.gates import (
+    ABSOLUTE,
     CHECKS,
     UNGATED,
     LossFalls,
@@ -27,11 +29,9 @@ from zoo.verdicts.stats import (
     shortfall,
     welch,
 )
+from zoo.verdicts.status import RowStatus, Status
 from zoo.verdicts.thresholds import (
     DEFAULT_CONFIG,
-    MIN_IN_RUN_RATIO,
-    MIN_TRAIN_CPU_RATIO,
-    MIN_TRAIN_RATIO,
     ThresholdConfigError,
     load_thresholds,
 )
@@ -79,7 +79,7 @@ def test_accuracy_fails_on_a_significant_drop_warns_on_a_weaker_one_and_reports_
     assert statuses(record(acc=(98.1 - warn - 0.01,)), base)["test_accuracy"] == "warn"
     assert statuses(record(acc=(98.1 - fail + 0.01,)), base)["test_accuracy"] == "warn"
     assert statuses(record(acc=(98.1 - fail - 0.01,)), base)["test_accuracy"] == "regressed"
-    assert statuses(record(acc=(98.1 + fail + 0.01,)), base)["test_accuracy"] == "improved"
+    assert statuses(record(acc=(98.1 + fail + 0.01,)), base)["test_accuracy"] == "changed"  # 25 seed sds better
     (finding,) = [f for f in compare(record(acc=(97.9,)), base, seed_spreads([base])) if f.metric == "test_accuracy"]
     assert finding.effect == pytest.approx(-0.2)
     assert finding.p_value == pytest.approx(scipy_stats.t.sf(0.2 / (0.1 * math.sqrt(4 / 3)), 2))
@@ -104,7 +104,47 @@ def test_more_seeds_detect_smaller_drops_and_ten_per_arm_use_welch():
 def test_teacher_kl_regresses_upwards():
     base = record()
     assert statuses(record(kl=(0.5, 0.5, 0.5)), base)["teacher_kl"] == "regressed"
-    assert statuses(record(kl=(0.001, 0.001, 0.001)), base)["teacher_kl"] == "improved"
+    assert statuses(record(kl=(0.001, 0.001, 0.001)), base)["teacher_kl"] == "changed"  # 10x closer: not luck
+
+
+def _ten_rows() -> tuple[Record, dict]:
+    """A baseline whose seed sd (0.1 pt) is pooled over ten rows: df 20, so a modest gain is significant."""
+    rows = [record(f"row{i}", acc=(98.0, 98.2, 98.1)) for i in range(10)]
+    return rows[0], seed_spreads(rows)
+
+
+def test_a_better_metric_is_improved_and_one_far_beyond_its_seeds_is_changed_which_fails():
+    base, pools = _ten_rows()
+    improved = compare(record("row0", acc=(98.45, 98.45, 98.45)), base, pools)  # +0.35: 3.5 seed sds
+    changed = compare(record("row0", acc=(98.7, 98.7, 98.7)), base, pools)  # +0.6: 6 seed sds
+    assert {f.metric: f.status for f in improved}["test_accuracy"] == Status.IMPROVED
+    finding = next(f for f in changed if f.metric == "test_accuracy")
+    assert finding.status == Status.CHANGED and finding.failing
+    assert "6.0 pooled seed sds" in finding.tolerance and "kdbench promote RUN" in finding.tolerance
+    assert {s.key for s in finding.settings} >= {"change.seed_sds", "change.warn"}
+
+
+def test_a_row_pattern_can_make_a_change_a_warning(tmp_path):
+    config = write_config(tmp_path, """
+[[tool.kdbench.rows]]
+match = "row*"
+change = { warn = true, seed_sds = 5 }
+""")
+    base, pools = _ten_rows()
+    finding = next(f for f in compare(record("row0", acc=(98.7, 98.7, 98.7)), base, pools, config=config)
+                   if f.metric == "test_accuracy")
+    assert finding.status == Status.WARN and not finding.failing
+    assert f"change.warn = true, {tmp_path / 'pyproject.toml'} rows 'row*'" in finding.tolerance
+    with pytest.raises(ThresholdConfigError, match="change.warn must be true or false"):
+        write_config(tmp_path, "[tool.kdbench.change]\nwarn = 1\n")
+
+
+def test_statuses_carry_their_order_and_rules():
+    assert [s for s in Status if s.fails] == [Status.REGRESSED, Status.CHANGED, Status.INVALID]
+    assert sorted(Status, key=lambda s: s.rank)[0] is Status.REGRESSED and Status.OK.rank == len(Status) - 1
+    assert Status("not gated") is Status.NOT_GATED and Status.NOT_GATED == "not gated"  # stored as its value
+    assert RowStatus.NEW.fails(strict=True) and not RowStatus.NEW.fails() and RowStatus.INCOMPLETE.fails()
+    assert RowStatus.of([]) is RowStatus.PASS
 
 
 def test_params_and_gmacs_must_match_exactly():
@@ -459,15 +499,25 @@ def test_smoke_rows_gate_on_a_falling_loss(store):
     assert store.judge(smoke).status == "fail"
 
 
-def test_the_metric_table_and_the_checks_agree():
-    """One metric table (zoo.records.metrics): each gated metric has exactly one check, each check's metric is
-    a gated table metric, and every ungated one says why."""
-    from zoo.records.metrics import METRICS
+def test_a_metric_is_declared_once_and_its_check_and_default_follow():
+    """One metric table (zoo.records.metrics): each gated metric gets exactly one check of the kind it declares and
+    its default threshold as a setting; every ungated one says why; a declaration missing either is refused."""
+    from zoo.records.metrics import METRICS, SEEDS, Metric
+    from zoo.verdicts.thresholds import DEFAULTS
 
-    checked = [c.metric for c in CHECKS] + [LossFalls.metric, PairedRatio.metric]
+    checked = [c.metric for c in CHECKS] + [c.metric for c in ABSOLUTE]
     assert len(checked) == len(set(checked))
     assert set(checked) == {m.name for m in METRICS.values() if m.gated}
+    assert isinstance(next(c for c in ABSOLUTE if c.metric == "train_loss_drop"), LossFalls)
+    assert isinstance(next(c for c in ABSOLUTE if c.metric == "ab_time_ratio"), PairedRatio)
     assert set(UNGATED) == {m.name for m in METRICS.values() if not m.gated} and all(UNGATED.values())
+    for metric in METRICS.values():
+        assert (metric.setting in DEFAULTS) == (metric.threshold is not None), metric.name
+        assert metric.setting is None or DEFAULTS[metric.setting] == metric.threshold
+    with pytest.raises(ValueError, match="needs a default threshold"):
+        Metric("mine", "pt", True, check=SEEDS)
+    with pytest.raises(ValueError, match="either a check or the reason"):
+        Metric("mine", "pt", True)
 
 
 # ----------------------------------------------------------------------------- thresholds as configuration

@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,27 @@ def project_root(start: Path | None = None) -> Path:
     current directory) that holds `baselines/`, else `start` itself. Never the installed package's folder."""
     start = (start or Path.cwd()).resolve()
     return next((folder for folder in (start, *start.parents) if (folder / "baselines").is_dir()), start)
+
+
+class ProjectSettingsError(ValueError):
+    """A bad kdbench setting in the project's kdbench.toml or pyproject.toml; the message names the file and key."""
+
+
+def project_table(project: Path) -> tuple[dict, Path | None]:
+    """The project's kdbench settings as written: kdbench.toml's top level, else pyproject.toml's [tool.kdbench]
+    ({} and None without either), and the file they came from."""
+    for name, section in (("kdbench.toml", ()), ("pyproject.toml", ("tool", "kdbench"))):
+        path = Path(project) / name
+        if not path.is_file():
+            continue
+        try:
+            table = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ProjectSettingsError(f"{path}: not valid TOML: {err}") from err
+        for part in section:
+            table = table.get(part, {})
+        return dict(table), path
+    return {}, None
 
 
 def _git(*args: str) -> str | None:

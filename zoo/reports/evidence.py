@@ -17,8 +17,13 @@ from tabulate import tabulate
 from zoo.records.record import Record
 from zoo.records.results import project_root
 from zoo.verdicts.baselines import compare_sets, judge_self_contained
+from zoo.verdicts.status import Status
 from zoo.verdicts.thresholds import load_thresholds
 
+
+def _failing(counts: dict[str, int]) -> int:
+    """How many of the counted findings fail (REGRESSED, CHANGED, INVALID)."""
+    return sum(n for status, n in counts.items() if status in set(Status) and Status(status).fails)
 
 def table(rows: list[dict], fmt: str = "github") -> str:
     """Rows of dicts as a table (tabulate's `fmt`: github markdown, or simple for a terminal)."""
@@ -39,13 +44,13 @@ def aa_report(runs: dict[str, list[Record]], baselines: list[Record], loads: dic
                 alarms[(f.bench_id, f.metric)][f.status] += 1
                 if f.measured is not None:
                     means[(f.bench_id, f.metric)].append(f.measured)
-                if f.ratio is not None and f.status != "not gated":
+                if f.ratio is not None and f.status != Status.NOT_GATED:
                     ratios[f.metric].append(f.ratio)
             counts["rows"] += 1
             if comparison.problem:
                 counts[comparison.status] += 1
         per_session.append({"session": name, "machine load": loads.get(name, "?"), "rows": counts["rows"],
-                            "ok": counts["ok"], "warn": counts["warn"], "fail": counts["regressed"] + counts["invalid"],
+                            "ok": counts["ok"], "warn": counts["warn"], "fail": _failing(counts),
                             "not gated": counts["not gated"], "improved": counts["improved"]})
     by_metric: dict[str, dict] = {}
     for (bench_id, metric), values in means.items():
@@ -59,7 +64,7 @@ def aa_report(runs: dict[str, list[Record]], baselines: list[Record], loads: dic
         entry["max rel. spread"] = max(entry["max rel. spread"], spread / abs(mean) if mean else 0.0)
         status = alarms[(bench_id, metric)]
         entry["warn"] += status["warn"]
-        entry["fail"] += status["regressed"] + status["invalid"]
+        entry["fail"] += _failing(status)
         entry["not gated"] += status["not gated"]
     metric_rows = [e | {"max spread": f"{e['max spread']:.4g}", "max rel. spread": f"{e['max rel. spread']:.1%}"}
                    for e in sorted(by_metric.values(), key=lambda e: e["metric"])]
@@ -149,8 +154,8 @@ def paired_report(runs: dict[tuple[str, str], list[list[Record]]]) -> str:
                              if f.metric == "ab_time_ratio") for r in found]
             estimates = [f.ratio for f in findings]
             rows.append({"candidate": candidate, "condition": condition, "block": block, "runs": len(cell),
-                         "FAIL": sum(f.status == "regressed" for f in findings),
-                         "IMPROVED": sum(f.status == "improved" for f in findings),
+                         "FAIL": sum(f.status == Status.REGRESSED for f in findings),
+                         "IMPROVED": sum(f.status == Status.IMPROVED for f in findings),
                          "ratio": f"{min(estimates):.3f}-{max(estimates):.3f}",
                          "pairs": f"{min(len(r.metrics['ab_time_ratio']) for r in found)}-"
                                   f"{max(len(r.metrics['ab_time_ratio']) for r in found)}"})

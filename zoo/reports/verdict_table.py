@@ -13,6 +13,7 @@ from pathlib import Path
 from zoo.records.metrics import METRICS
 from zoo.verdicts.baselines import RowComparison
 from zoo.verdicts.gates import CHECKS, Finding, Spread
+from zoo.verdicts.status import RowStatus, Status
 
 MARKER = "<!-- kdbench-verdicts -->"
 """The first line of the comment: a sticky-comment action finds the comment to update by it."""
@@ -26,13 +27,13 @@ LOG_SCALE = {check.metric for check in CHECKS if isinstance(check, Spread) and c
 
 def row_kind(c: RowComparison) -> str:
     """Which section a row belongs to: regressed (fails), warned, improved, not gated, or unchanged."""
-    if c.problem or (c.findings and all(f.status == "not gated" for f in c.findings)):
+    if c.problem or (c.findings and all(f.status == Status.NOT_GATED for f in c.findings)):
         return "not gated"
-    if c.status == "fail":
+    if c.status == RowStatus.FAIL:
         return "regressed"
-    if c.status == "warn":
+    if c.status == RowStatus.WARN:
         return "warned"
-    if any(f.status == "improved" for f in c.findings):
+    if any(f.status == Status.IMPROVED for f in c.findings):
         return "improved"
     return "unchanged"
 
@@ -100,8 +101,8 @@ def _commits(records: list) -> str:
 
 def _changed(c: RowComparison) -> list[Finding]:
     """The findings worth a line: those not ok, failing first; the test accuracy if nothing else moved."""
-    moved = sorted((f for f in c.findings if f.status not in ("ok", "not gated")),
-                   key=lambda f: (not f.failing, f.status != "warn", f.metric))
+    moved = sorted((f for f in c.findings if f.status not in (Status.OK, Status.NOT_GATED)),
+                   key=lambda f: (Status(f.status).rank, f.metric))
     return moved or [f for f in c.findings if f.metric == "test_accuracy"][:1] or c.findings[:1]
 
 
@@ -113,7 +114,7 @@ def _row(c: RowComparison, site_url: str | None) -> str:
 
 
 def _finding_line(c: RowComparison, f: Finding, site_url: str | None) -> str:
-    status = f.status.upper() if f.status in ("regressed", "invalid", "warn") else ""
+    status = f.status.upper() if Status(f.status).fails or f.status == Status.WARN else ""
     metric = f.metric.replace("_", " ") + (f" **{status}**" if status else "")
     p = "" if f.p_value is None else f"{f.p_value:.2g}"
     return (f"| {_row(c, site_url)} | {metric} | {human(f.measured, f.metric)} | {human(f.baseline, f.metric)} | "

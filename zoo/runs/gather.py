@@ -23,6 +23,7 @@ from zoo.runs.plan import Plan
 from zoo.runs.runner import pair_record
 from zoo.verdicts.baselines import BaselineStore, Verdict
 from zoo.verdicts.gates import LOUD
+from zoo.verdicts.status import RowStatus
 
 
 @dataclass
@@ -30,15 +31,15 @@ class RowOutcome:
     """One row (or timing record) of a gather: its verdict, or why it is incomplete."""
 
     row: str
-    status: str  # pass, warn, fail, new, bootstrap, incomplete
+    status: RowStatus
     verdict: Verdict | None = None
     missing: list[str] = field(default_factory=list)  # the jobs that did not finish, each with what is known
 
     def line(self) -> str:
-        if self.status == "incomplete":
+        if self.status == RowStatus.INCOMPLETE:
             return f"INCOMPLETE {self.row}: {len(self.missing)} job(s) did not finish: " + "; ".join(self.missing)
-        text = f"{self.status.upper()} {self.row}"
-        if self.verdict and self.verdict.status == "fail":
+        text = f"{self.status.label} {self.row}"
+        if self.verdict and self.verdict.status == RowStatus.FAIL:
             text += ": " + self.verdict.summary().replace("\n", "; ")
         return text
 
@@ -51,7 +52,7 @@ class Gathered:
 
     @property
     def failed(self) -> bool:
-        return any(o.status in ("fail", "incomplete") for o in self.outcomes) or not self.outcomes
+        return any(o.status.fails() for o in self.outcomes) or not self.outcomes
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -88,7 +89,7 @@ def gather(settings: JobSettings, store: BaselineStore, history: History | None 
             except CorruptFileError as err:
                 missing.append(f"{job.name} ({err})")
         if missing:
-            outcomes.append(RowOutcome(row.row, "incomplete", missing=missing))
+            outcomes.append(RowOutcome(row.row, RowStatus.INCOMPLETE, missing=missing))
             continue
         path = record_path(folder, (plan.tier, pair.dataset, plan.device, pair.id))
         record = _existing(path, row.seeds) or pair_record(pair, plan.tier, results, session, results[0].origin)
@@ -98,7 +99,7 @@ def gather(settings: JobSettings, store: BaselineStore, history: History | None 
         for job in (j for j in wave if j.is_timing):
             found = RecordStore(timing_dir(settings.out, job)).listing.complete().records
             if not found:
-                outcomes.append(RowOutcome(job.name, "incomplete", missing=[f"{job.name} (no timing record in "
+                outcomes.append(RowOutcome(job.name, RowStatus.INCOMPLETE, missing=[f"{job.name} (no timing record in "
                                                                              f"{timing_dir(settings.out, job)})"]))
             for record in found:
                 copy = record_path(folder, record.key)
@@ -122,8 +123,8 @@ def _existing(path: Path, seeds: list[int]) -> Record | None:
 def _judge(record: Record, path: Path, store: BaselineStore, bootstrapping: bool, strict: bool) -> RowOutcome:
     verdict = store.judge(record, path)
     status = verdict.status
-    if status == "new":
-        status = "bootstrap" if bootstrapping else "fail" if strict else "new"
+    if status == RowStatus.NEW:
+        status = RowStatus.BOOTSTRAP if bootstrapping else RowStatus.FAIL if strict else RowStatus.NEW
     return RowOutcome(record.id, status, verdict)
 
 
@@ -139,8 +140,7 @@ def report(gathered: Gathered, out: Path, log: Callable[[str], None] = print) ->
     """The gather's verdict lines, loud findings and, when bootstrapping, how to promote."""
     counts = gathered.counts()
     log("gather: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "gather: no row")
-    order = ("incomplete", "fail", "warn", "new", "bootstrap", "pass")
-    for outcome in sorted(gathered.outcomes, key=lambda o: order.index(o.status) if o.status in order else 0):
+    for outcome in sorted(gathered.outcomes, key=lambda o: o.status.rank):
         log(outcome.line())
         if outcome.verdict:
             for finding in outcome.verdict.findings:

@@ -257,6 +257,19 @@ BatchLoss = Callable[[TrainingRun, torch.Tensor, torch.Tensor, torch.Tensor, tor
                      torch.Tensor]
 
 
+class TrainingDiverged(FloatingPointError):
+    """The training loss became non-finite: a result (the row fails, naming where), not a crash. The runner adds
+    the row and seed."""
+
+    def __init__(self, loss: float, epoch: int, stage: str, row: str = "?", seed: int | None = None):
+        self.loss, self.epoch, self.stage, self.row, self.seed = loss, epoch, stage, row, seed
+        super().__init__(self.verdict())
+
+    def verdict(self) -> str:
+        return (f"DIVERGED {self.row}: seed {self.seed}, epoch {self.epoch} ({self.stage}): the training loss became "
+                f"{self.loss}")
+
+
 def run_stage(run: TrainingRun, stage: str, stage_recipe: Recipe, batch_loss: BatchLoss) -> None:
     """Train for `stage_recipe.epochs` epochs on `batch_loss`, with a fresh optimiser; logs a row per epoch."""
     optimizer = make_optimizer(run.params, stage_recipe)
@@ -267,7 +280,7 @@ def run_stage(run: TrainingRun, stage: str, stage_recipe: Recipe, batch_loss: Ba
     for epoch in range(first, stage_recipe.epochs):
         record = train_epoch(run, optimizer, stage_recipe, epoch, batch_loss) | {"stage": stage}
         if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"training loss became {record['loss']} in epoch {epoch + 1} ({stage})")
+            raise TrainingDiverged(record["loss"], epoch + 1, stage)
         run.train_seconds += record["seconds"]
         run.epochs.append(record)
         eta = run.train_seconds / len(run.epochs) * (stage_recipe.epochs - epoch - 1)

@@ -10,12 +10,13 @@ from zoo.records.record import SELF_CONTAINED, IncompatibleBaselineError, Record
 from zoo.records.results import load_record, write_record
 from zoo.records.store import RecordStore
 from zoo.verdicts.gates import GATED, Finding, compare, ensure_compatible, finite_values, seed_spreads
+from zoo.verdicts.status import RowStatus, Status
 from zoo.verdicts.thresholds import DEFAULT_CONFIG, ThresholdConfig
 
 
 @dataclass
 class Verdict:
-    status: str  # "pass" | "warn" (passes, shown) | "fail" | "new" | "updated"
+    status: RowStatus  # PASS, WARN (passes, shown), FAIL, NEW or UPDATED
     findings: list[Finding] = field(default_factory=list)
     baseline_file: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -27,25 +28,23 @@ class Verdict:
 
     @property
     def not_gated(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "not gated"]
+        return [f for f in self.findings if f.status == Status.NOT_GATED]
 
     @property
     def timing_only(self) -> bool:
         """Failing on wall-clock metrics alone: worth a confirming rerun before the row fails."""
-        return bool(self.regressions) and all(f.timing and f.status == "regressed" for f in self.regressions)
+        return bool(self.regressions) and all(f.timing and f.status == Status.REGRESSED for f in self.regressions)
 
     def summary(self) -> str:
         lines = [f.message() for f in self.regressions] + self.notes
-        if self.status == "new":
+        if self.status == RowStatus.NEW:
             lines.append(f"no baseline at {self.baseline_file}: reported as NEW; record one with --update-baselines")
         return "\n".join(lines)
 
 
-def verdict_status(findings: list[Finding]) -> str:
-    """fail if any finding fails, warn if any warns, else pass."""
-    if any(f.failing for f in findings):
-        return "fail"
-    return "warn" if any(f.status == "warn" for f in findings) else "pass"
+def verdict_status(findings: list[Finding]) -> RowStatus:
+    """FAIL if any finding fails, WARN if any warns, else PASS."""
+    return RowStatus.of(findings)
 
 
 def judge_self_contained(record: Record, config: ThresholdConfig = DEFAULT_CONFIG,
@@ -94,7 +93,8 @@ class BaselineStore:
             return judge_self_contained(record, self.thresholds, sources)
         if base is None:
             findings = compare(record, None, {}, sources, self.thresholds)
-            return Verdict("fail" if any(f.failing for f in findings) else "new", findings, path, record=record)
+            return Verdict(RowStatus.FAIL if any(f.failing for f in findings) else RowStatus.NEW, findings, path,
+                           record=record)
         ensure_compatible(record, base, path)
         pools = self.spreads(record)
         findings = compare(record, base, pools, sources, self.thresholds)
@@ -157,7 +157,7 @@ class BaselineStore:
                          f"{record.load['others_cores']:.2f} cores; they will not gate later runs")
         write_record(path, record)
         self.records = RecordStore(self.root)
-        return Verdict("updated", findings, path, notes, record)
+        return Verdict(RowStatus.UPDATED, findings, path, notes, record)
 
     def promote(self, records: list[Record], reason: str, source: str) -> list[tuple[Record, Record | None]]:
         """Make `records` (from the run set `source`) the baselines, all or none: each must be fit to be one
@@ -196,9 +196,9 @@ class RowComparison:
     problem: str = ""  # why it could not be judged: no such row in B, or B measured something else
 
     @property
-    def status(self) -> str:
+    def status(self) -> RowStatus:
         if self.problem:
-            return "new" if self.base is None else "incompatible"
+            return RowStatus.NEW if self.base is None else RowStatus.INCOMPATIBLE
         return verdict_status(self.findings)
 
 

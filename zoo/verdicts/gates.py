@@ -45,21 +45,33 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from zoo.records.metrics import METRICS
+from zoo.records.metrics import (
+    EXACT,
+    IN_RUN,
+    IN_RUN_QUIET,
+    LOG_SEEDS,
+    LOSS_FALLS,
+    METRICS,
+    PAIRED,
+    SEEDS,
+    THROUGHPUT,
+    Metric,
+)
 from zoo.records.record import IncompatibleBaselineError, Record
 from zoo.records.results import machine_fingerprint, provenance_line
 from zoo.verdicts.paired import judge_pairs
 from zoo.verdicts.stats import POWER, Pool, detectable_drop, mean_std, robust_pool, shortfall
+from zoo.verdicts.status import Status
 from zoo.verdicts.thresholds import DEFAULT_CONFIG, Setting, ThresholdConfig, Thresholds
 
-FAILING = ("regressed", "invalid")
-LOUD = ("warn", "improved", "not gated")
+FAILING = tuple(s for s in Status if s.fails)
+LOUD = tuple(s for s in Status if s.loud)
 """Statuses shown in the test output and the session summary although the row passes."""
 
 
 @dataclass
 class Finding:
-    """The outcome of one check: ok, improved, warn, regressed, invalid (bad input), or not gated (with why)."""
+    """The outcome of one check (a `Status`), with the values, test and settings that reached it."""
 
     bench_id: str
     metric: str
@@ -78,7 +90,7 @@ class Finding:
 
     @property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return Status(self.status).fails
 
     def message(self) -> str:
         text = (f"{self.bench_id}: {self.metric} {self.status.upper()}: measured {_fmt(self.measured)}, "
@@ -104,7 +116,7 @@ def finite_values(record: Record, metric: str) -> list[float] | str:
 
 def _invalid(run: Record, metric: str, problems: dict[str, str], sources: dict) -> Finding:
     where = "; ".join(f"{problem} in the {side} ({sources.get(side, side)})" for side, problem in problems.items())
-    return Finding(run.id, metric, "invalid", None, None,
+    return Finding(run.id, metric, Status.INVALID, None, None,
                    f"{where}: every gated metric must be present and finite in both records")
 
 
@@ -132,11 +144,11 @@ class Exact:
         if self.counter:
             here, there = (r.provenance.get(self.counter) for r in (run, base))
             if here and there and here != there:
-                return Finding(run.id, self.metric, "not gated", measured, expected,
+                return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected,
                                f"counted by {self.counter} {here}, the baseline by {self.counter} {there}: "
                                f"re-record the baseline with this version")
         same = math.isclose(measured, expected, rel_tol=1e-9, abs_tol=0)
-        return Finding(run.id, self.metric, "ok" if same else "regressed", measured, expected, "must be equal")
+        return Finding(run.id, self.metric, Status.OK if same else Status.REGRESSED, measured, expected, "must be equal")
 
 
 @dataclass
@@ -158,30 +170,40 @@ class Spread:
         run_values, base_values = (self.transform(v) for v in values)
         pool = row_pool(pools, self.metric, base)
         if pool is None or pool.sigma is None:  # only possible with --baseline-reason: fewer seeds are refused
-            return Finding(run.id, self.metric, "not gated", mean_std(values[0])[0], mean_std(values[1])[0],
+            return Finding(run.id, self.metric, Status.NOT_GATED, mean_std(values[0])[0], mean_std(values[1])[0],
                            f"no seed spread: every baseline beside {sources.get('baseline')} holds one seed "
                            f"(stored for the reason {base.baseline_reason!r}); re-record with >= 3 seeds")
         if base.id in pool.excluded:
-            return Finding(run.id, self.metric, "invalid", mean_std(values[0])[0], mean_std(values[1])[0],
+            return Finding(run.id, self.metric, Status.INVALID, mean_std(values[0])[0], mean_std(values[1])[0],
                            f"this row's baseline seeds disagree far beyond the other rows' spread (sd "
                            f"{pool.excluded[base.id]:.3g} vs pooled {pool.sigma:.3g}, a diverged seed?): "
                            f"its mean is no reference; re-record {sources.get('baseline')}")
         test = shortfall(run_values, base_values, pool.sigma, pool.df, self.higher_is_better)
         margin, fail, warn = limits[f"margin.{self.metric}"], limits["alpha_fail"], limits["alpha_warn"]
         worse, better = test.drop > margin.value, -test.drop > margin.value
-        status = ("regressed" if worse and test.p_worse < fail.value else "warn" if worse and test.p_worse < warn.value
-                  else "improved" if better and test.p_better < fail.value else "ok")
+        far, change_warns = limits["change.seed_sds"], limits["change.warn"]
+        changed = better and test.p_better < fail.value and -test.drop > far.value * pool.sigma
+        status = (Status.REGRESSED if worse and test.p_worse < fail.value else
+                  Status.WARN if worse and test.p_worse < warn.value or changed and change_warns.value else
+                  Status.CHANGED if changed else Status.IMPROVED if better and test.p_better < fail.value else Status.OK)
         unit = "log" if self.log else METRICS[self.metric].unit
         detectable = max(margin.value, detectable_drop(test.se, test.df, fail.value))
         how = (f"drop {test.drop:.3g} {unit}, p {test.p_worse:.2g} ({test.method}, {pool.describe()}); "
                f"fails when the drop exceeds the margin {margin.value:.3g} at p < {fail.value:g}, warns at "
                f"p < {warn.value:g} [{margin}; {fail}; {warn}]; these seeds detect a drop of {detectable:.3g} {unit} with "
                f"{POWER:.0%} power").replace("  ", " ")
+        settings = (margin, fail, warn)
+        if changed:
+            how = (f"changed: better by {-test.drop:.3g} {unit}, {-test.drop / pool.sigma:.1f} pooled seed sds (more "
+                   f"than {far.value:g}, p {test.p_better:.2g}): a change this far beyond the seeds' noise is a "
+                   f"changed measurement, not luck [{far}; {change_warns}]; if it is intended, accept it as the "
+                   f"baseline (kdbench promote RUN --reason TEXT, or --update-baselines); {how}")
+            settings += (far, change_warns)
         measured, expected = mean_std(values[0])[0], mean_std(values[1])[0]
         if self.log:  # the metric's own unit: arithmetic means; drops are log-ratios (0.095 = a factor 1.1)
             how = f"log scale: {how}"
         return Finding(run.id, self.metric, status, measured, expected, how, effect=-test.drop,
-                       p_value=test.p_worse, detectable=detectable, settings=(margin, fail, warn))
+                       p_value=test.p_worse, detectable=detectable, settings=settings)
 
 
 def _speed_ratio(check, run: Record, base: Record, sources: dict) -> tuple[float, float, float] | Finding | None:
@@ -223,14 +245,14 @@ class Throughput:
         """Probe-normalised ratio and host ratio (run probe / baseline probe), or the finding that stops it."""
         rates = {"run": probe_rates(run, self.metric), "baseline": probe_rates(base, self.metric)}
         if isinstance(rates["baseline"], str):
-            return Finding(run.id, self.metric, "not gated", measured, expected,
+            return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected,
                            f"the baseline has {rates['baseline']} to divide the host's speed out; re-record it "
                            f"with this kdbench ({sources.get('baseline')})", timing=True)
         if isinstance(rates["run"], str):
             return _invalid(run, self.metric, {"run": rates["run"]}, sources)
         probes = [{k: r.machine_probe.get(k) for k in ("workload", "threads", "blas")} for r in (run, base)]
         if probes[0] != probes[1]:
-            return Finding(run.id, self.metric, "not gated", measured, expected,
+            return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected,
                            f"probed by {probes[0]}, the baseline by {probes[1]}: re-record the baseline", timing=True)
         values = (finite_values(run, self.metric), finite_values(base, self.metric))  # checked by _speed_ratio
         normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
@@ -239,15 +261,15 @@ class Throughput:
     def check(self, run: Record, base: Record, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         carried = run.carried_from_cache
         if self.metric in carried and self.metric not in run.metrics:
-            return Finding(run.id, self.metric, "not gated", None, None,
+            return Finding(run.id, self.metric, Status.NOT_GATED, None, None,
                            f"not measured in this run: the model came from the cache ({carried[self.metric]})",
                            timing=True)
         if self.metric in base.carried_from_cache and self.metric not in base.metrics:
-            return Finding(run.id, self.metric, "not gated", None, None,
+            return Finding(run.id, self.metric, Status.NOT_GATED, None, None,
                            "the baseline did not measure it: its model came from the cache; re-record it cold",
                            timing=True)
         if self.metric in run.metrics and self.metric not in base.metrics:
-            return Finding(run.id, self.metric, "not gated", None, None,
+            return Finding(run.id, self.metric, Status.NOT_GATED, None, None,
                            f"the baseline predates this measurement; re-record it with this kdbench "
                            f"({sources.get('baseline')})", timing=True)
         speed = _speed_ratio(self, run, base, sources)
@@ -267,10 +289,10 @@ class Throughput:
         elif base.load.get("busy"):
             reason = "the baseline's timing ran on a busy machine; re-record it idle"
         if reason:
-            return Finding(run.id, self.metric, "not gated", measured, expected, f"ratio {ratio:.2f}; {reason}",
+            return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected, f"ratio {ratio:.2f}; {reason}",
                            timing=True, ratio=ratio)
         least = limits[f"min_ratio.{self.metric}"]
-        status = "regressed" if ratio < least.value else "ok"
+        status = Status.REGRESSED if ratio < least.value else Status.OK
         return Finding(run.id, self.metric, status, measured, expected,
                        f"ratio {ratio:.2f} with the host's speed divided out (probe ratio {host:.2f}, raw ratio "
                        f"{raw:.2f}), must be >= {least.value:g} [{least}] on the same machine [{here}]", timing=True,
@@ -300,11 +322,11 @@ class InRunRatio:
         if not self.alike_under_load and (load.get("busy") or load.get("rationed")):
             why = (f"machine busy (other processes used {load['others_cores']:.2f} cores)" if load.get("busy") else
                    f"a CPU quota held the process back {load['throttled']:.0%} of the time")
-            return Finding(run.id, self.metric, "not gated", measured, expected,
+            return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected,
                            f"ratio {ratio:.2f}; {why}, and the two sides it compares respond differently to that",
                            timing=True, ratio=ratio)
         least = limits[f"min_ratio.{self.metric}"]
-        status = "regressed" if ratio < least.value else "ok"
+        status = Status.REGRESSED if ratio < least.value else Status.OK
         return Finding(run.id, self.metric, status, measured, expected,
                        f"ratio {ratio:.2f}, must be >= {least.value:g} [{least}]; both sides timed in the same run",
                        timing=True, ratio=ratio, settings=(least,))
@@ -314,7 +336,7 @@ class InRunRatio:
 class LossFalls:
     """Absolute check for smoke rows, where accuracy after a few steps is noise."""
 
-    metric: str = "train_loss_drop"
+    metric: str
 
     def check(self, run: Record, base: Record | None, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         in_base = base is not None and self.metric in base.metrics
@@ -324,7 +346,7 @@ class LossFalls:
         if isinstance(values, str):
             return _invalid(run, self.metric, {"run": values}, sources)
         worst = min(values)
-        return Finding(run.id, self.metric, "ok" if worst > 0 else "regressed", worst, None,
+        return Finding(run.id, self.metric, Status.OK if worst > 0 else Status.REGRESSED, worst, None,
                        "first-epoch minus last-epoch training loss must be > 0")
 
 
@@ -332,7 +354,7 @@ class LossFalls:
 class PairedRatio:
     """A block's ratios candidate / base, pair by pair: the paired verdict, with the row's speed settings."""
 
-    metric: str = "ab_time_ratio"
+    metric: str
 
     def check(self, run: Record, base: Record | None, pools: dict, sources: dict, limits: Thresholds) -> Finding | None:
         if run.kind != "ab":
@@ -340,8 +362,8 @@ class PairedRatio:
         if self.metric not in run.metrics:
             problem = run.summary.get("problem") or "the record holds no pairs"
             if run.summary.get("missing_in_base"):  # a block the base tree does not have: new, not comparable
-                return Finding(run.id, self.metric, "not gated", None, None, f"NEW: {problem}")
-            return Finding(run.id, self.metric, "invalid", None, None, f"not timed: {problem}")
+                return Finding(run.id, self.metric, Status.NOT_GATED, None, None, f"NEW: {problem}")
+            return Finding(run.id, self.metric, Status.INVALID, None, None, f"not timed: {problem}")
         values = finite_values(run, self.metric)
         if isinstance(values, str) or any(v <= 0 for v in values):
             return _invalid(run, self.metric, {"run": values if isinstance(values, str) else "non-positive"}, sources)
@@ -355,28 +377,22 @@ class PairedRatio:
                        settings=(margin, alpha))
 
 
-CHECKS = [
-    Exact("params"),
-    Exact("gmacs", counter="fvcore"),
-    Spread("test_accuracy"),
-    Spread("teacher_kl", log=True),
-    Spread("attention_distance", log=True),
-    Spread("hint_error", log=True),
-    Spread("val_accuracy"),
-    Spread("test_accuracy_corrected"),
-    Spread("omitted_class_accuracy_corrected"),
-    Spread("test_accuracy_corrected_t1"),
-    Spread("omitted_class_accuracy_corrected_t1"),
-    Throughput("train_images_per_s"),
-    Throughput("train_images_per_cpu_s"),
-    Throughput("infer_images_per_s"),
-    Throughput("latency_images_per_s"),
-    InRunRatio("engine_speed_ratio"),
-    InRunRatio("loader_speedup", alike_under_load=False),
-]
+def _check_of(metric: Metric):
+    """The check of `metric`, of the kind its declaration names (zoo.records.metrics)."""
+    kinds = {EXACT: lambda: Exact(metric.name, metric.counter), SEEDS: lambda: Spread(metric.name),
+             LOG_SEEDS: lambda: Spread(metric.name, log=True), THROUGHPUT: lambda: Throughput(metric.name),
+             IN_RUN: lambda: InRunRatio(metric.name), IN_RUN_QUIET: lambda: InRunRatio(metric.name, False),
+             LOSS_FALLS: lambda: LossFalls(metric.name), PAIRED: lambda: PairedRatio(metric.name)}
+    return kinds[metric.check]()
+
+
+CHECKS = [_check_of(m) for m in METRICS.values() if m.check not in (None, LOSS_FALLS, PAIRED)]
+"""The checks against a baseline, one per gated metric."""
+ABSOLUTE = [_check_of(m) for m in METRICS.values() if m.check in (LOSS_FALLS, PAIRED)]
+"""The checks a record passes on its own, with or without a baseline."""
 UNGATED = {m.name: m.ungated for m in METRICS.values() if not m.gated}
 """Metrics that records carry but no check gates, each with the reason."""
-GATED = {c.metric for c in CHECKS} | {LossFalls.metric, PairedRatio.metric}
+GATED = {m.name for m in METRICS.values() if m.gated}
 
 
 def ensure_compatible(run: Record, base: Record, path) -> None:
@@ -433,8 +449,7 @@ def compare(run: Record, base: Record | None, pools: dict, sources: dict | None 
     if unknown:
         raise ValueError(f"{run.id}: metrics {sorted(unknown)} are not in the metric table; declare each in "
                          f"zoo.records.metrics.METRICS (unit, direction, and a check or the reason it is not gated)")
-    findings = [LossFalls().check(run, base, pools, sources, limits),
-                PairedRatio().check(run, base, pools, sources, limits)]
+    findings = [check.check(run, base, pools, sources, limits) for check in ABSOLUTE]
     if base is not None:
         findings += [check.check(run, base, pools, sources, limits) for check in CHECKS]
     for finding in findings:

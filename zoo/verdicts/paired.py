@@ -27,6 +27,8 @@ import statistics
 from dataclasses import dataclass
 from functools import cache
 
+from zoo.verdicts.status import Status
+
 
 @cache
 def signed_rank_cdf(n: int) -> tuple[float, ...]:
@@ -106,18 +108,18 @@ class PairedSpeed:
         return len(self.ratios)
 
     @property
-    def status(self) -> str:
-        """regressed, improved or ok; see the module's docstring."""
+    def status(self) -> Status:
+        """REGRESSED, IMPROVED or OK; see the module's docstring."""
         if self.low > self.margin and self.median > self.margin:
-            return "regressed"
+            return Status.REGRESSED
         if self.high < 1 / self.margin and self.median < 1 / self.margin:
-            return "improved"
-        return "ok"
+            return Status.IMPROVED
+        return Status.OK
 
     @property
     def conclusive(self) -> bool:
         """A change beyond the margin shown, or any slowdown beyond the margin excluded."""
-        return self.status != "ok" or self.high <= self.margin
+        return self.status != Status.OK or self.high <= self.margin
 
     def describe(self) -> str:
         text = (f"x{self.estimate:.3f} (median pair x{self.median:.3f}; {1 - self.alpha:.0%} bounds "

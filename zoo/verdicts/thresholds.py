@@ -10,6 +10,8 @@ keys) or, without that file, in `pyproject.toml` under `[tool.kdbench]`, globall
     test_accuracy = 0.1
     [tool.kdbench.min_ratio]                # per speed metric: the ratio to the baseline below which it fails
     train_images_per_s = 0.7
+    [tool.kdbench.change]                   # a quality metric far better than its baseline is CHANGED
+    seed_sds = 4                            # ... beyond this many pooled seed sds; it fails unless warn = true
     [tool.kdbench.speed]                    # the paired A/B of a candidate against its base (zoo.paired)
     margin = 1.05                           # a slowdown by more than this factor fails, with significance
     [[tool.kdbench.rows]]                   # the rows whose id matches `match` (a glob), in file order
@@ -24,41 +26,18 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.records.metrics import METRICS
+from zoo.records.results import ProjectSettingsError, project_table
 from zoo.verdicts.stats import ALPHA_FAIL, ALPHA_WARN
-
-MIN_TRAIN_RATIO = 0.6  # probe-normalised wall time, same machine. Unchanged rows measured 0.72-1.31 (idle, under a
-# CPU quota of 1.3 of 2 cores, and in a phase where this VM ran torch 1.35x slower than its numpy probe saw)
-MIN_TRAIN_CPU_RATIO = 0.65  # per CPU-second, probe-normalised: unchanged rows measured 0.73-1.30, the low end in that
-# torch-slow phase (reports/evidence/probe.md); torch-slowdown=1.5 measures 0.59-0.67. A 1.25x slowdown (0.8) lies
-# inside this VM's unchanged range and is not caught per row here; a dedicated machine can set 0.8 ([tool.kdbench])
-MIN_LOADER_RATIO = 0.7  # in-run data-path speed-up: a 1.5x slower data path (ratio 0.67) fails
-MIN_INFER_RATIO = 0.4  # CPU inference micro-benchmarks (ms per call) were seen 1.9x apart between idle processes
-MIN_IN_RUN_RATIO = 0.75  # interleaved in one process: a 1.5x slower engine (0.67) fails; a busy neighbour gave 0.84
-_FACTOR_1_1 = math.log(1.1)  # log-scale metrics: a change by less than a factor 1.1 is never a regression
 
 DEFAULTS: dict[str, float] = {
     "alpha_fail": ALPHA_FAIL,
     "alpha_warn": ALPHA_WARN,
-    "margin.test_accuracy": 0.1,  # points: below the MNIST rows' seed sd (0.11), far below the CNN's (1.1)
-    "margin.val_accuracy": 0.1,
-    "margin.test_accuracy_corrected": 0.1,
-    "margin.test_accuracy_corrected_t1": 0.1,
-    "margin.omitted_class_accuracy_corrected": 1.0,  # one class of ~1,000 test images: 10x the whole-set margin
-    "margin.omitted_class_accuracy_corrected_t1": 1.0,
-    "margin.teacher_kl": _FACTOR_1_1,
-    "margin.attention_distance": _FACTOR_1_1,
-    "margin.hint_error": _FACTOR_1_1,
-    "min_ratio.train_images_per_s": MIN_TRAIN_RATIO,
-    "min_ratio.train_images_per_cpu_s": MIN_TRAIN_CPU_RATIO,
-    "min_ratio.infer_images_per_s": MIN_INFER_RATIO,
-    "min_ratio.latency_images_per_s": MIN_INFER_RATIO,
-    "min_ratio.engine_speed_ratio": MIN_IN_RUN_RATIO,
-    "min_ratio.loader_speedup": MIN_LOADER_RATIO,
+    # margin.<metric> and min_ratio.<metric>: each metric's default threshold, declared with it (zoo.records.metrics)
+    **{metric.setting: metric.threshold for metric in METRICS.values() if metric.setting},
     # The paired A/B (zoo.paired, zoo.verdicts.paired): pairs of blocks timed back to back, base and candidate.
     "speed.margin": 1.05,  # a block slower by more than this factor, with significance, fails (asv flags at 1.1)
     "speed.alpha": 0.01,  # one-sided level of each bound of the ratio's interval
@@ -66,13 +45,21 @@ DEFAULTS: dict[str, float] = {
     "speed.max_pairs": 40,  # pairs a block whose interval still straddles the margin may grow to
     "speed.block_seconds": 0.25,  # one side's share of a pair, sized on the base
     "speed.slices": 4,  # turns per side in a pair, interleaved: a pair's two sides are never further apart than a turn
+    # A quality metric far better than its baseline (zoo.verdicts.gates.Spread): a change, not luck
+    "change.seed_sds": 4.0,  # better by more than this many pooled seed sds, at p < alpha_fail: CHANGED, which fails.
+    # An unsoftened teacher raised MNIST accuracy 8.5 pt (75 sds), dropped augmentation raised the CIFAR CNN's 5-6.5
+    # pt (about 6 sds); unchanged reruns raised no IMPROVED at all (reports/evidence/aa.md, and on another CPU)
+    "change.warn": 0.0,  # true: CHANGED only warns (a row pattern whose metric is expected to move)
     # kdbench launch (zoo.runs.plan)
     "launch.budget_hours": 24.0,  # device-hours a plan may cost before it is refused (--budget; --over-budget runs it)
 }
 """Every setting and its default. margin.<metric> is in the metric's unit (log units for log-scale metrics)."""
 
+BOOLEAN = frozenset({"change.warn"})
+"""Settings written true or false (held as 1.0 and 0.0)."""
 
-class ThresholdConfigError(ValueError):
+
+class ThresholdConfigError(ProjectSettingsError):
     """A bad threshold setting; the message names the file, the key and what is allowed."""
 
 
@@ -83,7 +70,8 @@ class Setting:
     source: str  # "default", or the file (and row pattern) that set it
 
     def __str__(self) -> str:
-        return f"{self.key} = {self.value:.4g}, {self.source}"
+        value = str(bool(self.value)).lower() if self.key in BOOLEAN else f"{self.value:.4g}"
+        return f"{self.key} = {value}, {self.source}"
 
 
 @dataclass(frozen=True)
@@ -121,20 +109,19 @@ class ThresholdConfig:
 DEFAULT_CONFIG = ThresholdConfig()
 
 
+NOT_THRESHOLDS = ("row_modules",)
+"""Keys of the kdbench settings that are not thresholds: row_modules is read by zoo.catalog.row_sources."""
+
+
 def load_thresholds(project: Path) -> ThresholdConfig:
     """The settings of the project folder `project`: its kdbench.toml, else pyproject.toml's [tool.kdbench]."""
-    for name, section in (("kdbench.toml", ()), ("pyproject.toml", ("tool", "kdbench"))):
-        path = Path(project) / name
-        if not path.is_file():
-            continue
-        try:
-            table = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ThresholdConfigError(f"{path}: not valid TOML: {err}") from err
-        for part in section:
-            table = table.get(part, {})
-        return _parse(table, path) if table else ThresholdConfig()
-    return ThresholdConfig()
+    try:
+        table, path = project_table(project)
+    except ProjectSettingsError as err:
+        raise ThresholdConfigError(str(err)) from err
+    for key in NOT_THRESHOLDS:
+        table.pop(key, None)
+    return _parse(table, path) if table else ThresholdConfig()
 
 
 def _parse(table: dict, path: Path) -> ThresholdConfig:
@@ -158,7 +145,7 @@ def _settings(table: dict, where: str) -> dict[str, float]:
     """Flatten {alpha_fail, margin: {...}, min_ratio: {...}} to dotted keys, each checked."""
     flat: dict[str, object] = {}
     for key, value in table.items():
-        if key in ("margin", "min_ratio", "speed") and isinstance(value, dict):
+        if key in ("margin", "min_ratio", "speed", "change") and isinstance(value, dict):
             flat |= {f"{key}.{metric}": v for metric, v in value.items()}
         else:
             flat[key] = value
@@ -170,6 +157,11 @@ def _settings(table: dict, where: str) -> dict[str, float]:
             hint = (f" ({key.split('.', 1)[1]!r} is not a metric of zoo.records.metrics)"
                     if "." in key and key.split(".", 1)[1] not in METRICS else "")
             raise ThresholdConfigError(f"{where}: unknown setting {key!r}{hint}; known: {', '.join(known)}")
+        if key in BOOLEAN:
+            if not isinstance(value, bool):
+                raise ThresholdConfigError(f"{where}: {key} must be true or false, got {value!r}")
+            settings[key] = float(value)
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ThresholdConfigError(f"{where}: {key} must be a finite number, got {value!r}")
         low, high = _RANGES.get(key) or _RANGES[key.split(".", 1)[0]]
@@ -182,7 +174,7 @@ def _settings(table: dict, where: str) -> dict[str, float]:
 _RANGES = {"alpha_fail": (0.0, 0.5), "alpha_warn": (0.0, 0.5), "margin": (-1e-300, 1e6), "min_ratio": (0.0, 10.0),
            "speed.margin": (1.0, 10.0), "speed.alpha": (0.0, 0.25), "speed.pairs": (1.0, 1000.0),
            "speed.max_pairs": (1.0, 1000.0), "speed.block_seconds": (0.0, 600.0),
-           "speed.slices": (0.0, 100.0), "launch.budget_hours": (0.0, 1e6)}
+           "speed.slices": (0.0, 100.0), "launch.budget_hours": (0.0, 1e6), "change.seed_sds": (0.0, 1e6)}
 """Allowed (exclusive low, inclusive high) per setting, or per kind of setting; a margin may be 0."""
 
 
