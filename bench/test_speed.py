@@ -4,7 +4,7 @@ import time
 import pytest
 
 from zoo.harness.plugin import skip_under_xdist
-from zoo.measure.costs import LoadMonitor, median_seconds
+from zoo.measure.costs import LoadMonitor, round_seconds
 from zoo.measure.inference import LATENCY, THROUGHPUT, InferenceCase
 from zoo.records.record import Record
 from zoo.runs.runner import speed_record
@@ -28,14 +28,13 @@ def test_inference(model_case, batch, bench, benchmark):
         with LoadMonitor() as load:
             seconds = timer(rounds)
         probe.sample()
-        return speed_record(spec, dataset, case.batch, seconds, rounds, load.result, probe.rate, bench.tier,
-                            bench.session)
+        return speed_record(spec, dataset, case.batch, seconds, load.result, probe.rate, bench.tier, bench.session)
 
-    def by_pytest_benchmark(rounds: int) -> float:
+    def by_pytest_benchmark(rounds: int) -> list[float]:
         benchmark.pedantic(case.infer, warmup_rounds=2, rounds=rounds, iterations=1)
-        return benchmark.stats.stats.median
+        return list(benchmark.stats.stats.data)
 
-    def by_hand(rounds: int) -> float:  # the confirming rerun: pytest-benchmark times a test once
-        return median_seconds(case.infer, rounds, warmup=2)
+    def by_hand(rounds: int) -> list[float]:  # the confirming rerun: pytest-benchmark times a test once
+        return round_seconds(case.infer, rounds, warmup=2)
 
     bench.finish(measure(by_pytest_benchmark), remeasure=lambda: measure(by_hand))

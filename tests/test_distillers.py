@@ -237,3 +237,15 @@ def test_teacher_kl_is_measured_by_its_own_formula_not_by_the_training_loss():
     unsoftened = float(F.kl_div(F.log_softmax(student / 4.0, 1), F.log_softmax(teacher, 1), reduction="batchmean",
                                 log_target=True))
     assert abs(unsoftened - measured) > 0.05 * measured
+
+
+def test_a_diverging_distiller_is_a_failed_row_naming_seed_and_epoch_not_a_traceback(tmp_path, bench_with_plugin):
+    """A transfer term that turns the loss non-finite fails its row with one line (row, seed, epoch); the other
+    rows of the session still run and pass."""
+    diverging = PLUGIN.replace("return F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1))",
+                               "return F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1)) * float('nan')")
+    run = bench_with_plugin(tmp_path, diverging, "--update-baselines")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "DIVERGED synth-student-toy: seed 0, epoch 1 (train): the training loss became nan" in run.stdout
+    assert "1 failed, 2 passed" in run.stdout, run.stdout[-3000:]
+    assert "Traceback" not in run.stdout, run.stdout[run.stdout.index("Traceback") - 2000:][:4000]

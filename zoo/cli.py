@@ -51,6 +51,20 @@ class UsageError(ValueError):
     """A bad argument; the message says which and what would work."""
 
 
+WRITE_REPORTS = "allow --out inside the committed reports/ (regenerating them on purpose)"
+
+
+def output_folder(out: str, write_reports: bool) -> Path:
+    """`--out`, refused inside the committed reports/ unless `--write-reports` says that is meant: they are
+    generated from the committed baselines only (tests/test_reports.py regenerates them), never from a session."""
+    path, committed = Path(out).resolve(), (project_root() / "reports").resolve()
+    if path.is_relative_to(committed) and not write_reports:
+        raise UsageError(f"--out {out} is inside the committed {committed}: pass --write-reports to regenerate them "
+                         f"on purpose (from --from baselines; review with `git diff -- reports`), or choose another "
+                         f"--out (default results/reports)")
+    return Path(out)
+
+
 # ------------------------------------------------------------------------------------------ run sets
 def records_in(folder: Path) -> list[Record]:
     """Every record under a folder (reports skipped); damaged ones are an error naming each file."""
@@ -156,6 +170,7 @@ def drift_report(history: History, fmt: str, baselines: Path, only: str | None =
 def cmd_compare(args, history: History) -> int:
     from zoo.reports.verdict_table import change, markdown_report, number, public
     from zoo.verdicts.baselines import compare_sets
+    from zoo.verdicts.status import RowStatus, Status
     from zoo.verdicts.thresholds import load_thresholds
 
     baselines = Path(args.baselines or default_baselines())
@@ -164,28 +179,27 @@ def cmd_compare(args, history: History) -> int:
     if not runs:
         raise UsageError(f"{a_label} holds no record")
     results = compare_sets(runs, bases, b_label, load_thresholds(project_root()))
-    counts = {s: sum(c.status == s for c in results) for s in ("fail", "warn", "pass", "new", "incompatible")}
+    counts = {s.value: sum(c.status == s for c in results) for s in RowStatus}
     if args.format == "markdown":
         links = dict(link.split("=", 1) for link in args.link)
         print(markdown_report(results, a_label, b_label, links, args.site_url), end="")
         return 1 if args.check and counts["fail"] else 0
-    severity = {"regressed": 0, "invalid": 0, "warn": 1, "improved": 2, "not gated": 3, "ok": 4}
     rows = []
     for c in results:
-        if args.only_failed and c.status != "fail":
+        if args.only_failed and not c.status.fails():
             continue
         if c.problem:
             rows.append({"row": c.record.id, "metric": "", "A": "", "B": "", "change": "", "p": "",
                          "detectable": "", "verdict": c.status.upper() + ": " + c.problem.split(";")[0][:120],
-                         "_rank": 3, "_p": 1.0})
+                         "_rank": Status.NOT_GATED.rank, "_p": 1.0})
         for f in c.findings:
-            if (args.only_changed or args.only_failed) and f.status == "ok" or args.only_failed and not f.failing:
+            if (args.only_changed or args.only_failed) and f.status == Status.OK or args.only_failed and not f.failing:
                 continue
-            reason = f": {f.tolerance[:100]}" if f.status in ("not gated", "invalid") else ""
+            reason = f": {f.tolerance[:100]}" if f.status in (Status.NOT_GATED, Status.INVALID) else ""
             rows.append({"row": c.record.id, "metric": f.metric, "A": number(f.measured), "B": number(f.baseline),
                          "change": change(f), "p": "" if f.p_value is None else f"{f.p_value:.2g}",
                          "detectable": "" if f.detectable is None else f"{f.detectable:.3g}",
-                         "verdict": f.status.upper() + reason, "_rank": severity[f.status],
+                         "verdict": f.status.upper() + reason, "_rank": Status(f.status).rank,
                          "_p": 1.0 if f.p_value is None else f.p_value})
     order = {"row": lambda r: (r["row"], r["metric"]), "verdict": lambda r: (r["_rank"], r["row"], r["metric"]),
              "p": lambda r: (r["_p"], r["row"], r["metric"])}[args.sort]
@@ -234,8 +248,10 @@ def cmd_leaderboard(args, history: History) -> int:
     from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 
     source = Path(args.source) if args.source else history.path
+    baselines = Path(args.baselines or default_baselines())
     try:
-        written, skipped = write_leaderboards(source, Path(args.out), args.tier)
+        written, skipped = write_leaderboards(source, output_folder(args.out, args.write_reports), args.tier,
+                                              baselines)
     except LeaderboardSourceError as err:
         raise UsageError(str(err)) from err
     for line in skipped:
@@ -249,7 +265,7 @@ def cmd_trend(args, history: History) -> int:
     from zoo.reports.trend import write_trends
 
     baselines = Path(args.baselines or default_baselines())
-    written = write_trends(history, Path(args.out), baselines if baselines.is_dir() else None)
+    written = write_trends(history, output_folder(args.out, args.write_reports), baselines if baselines.is_dir() else None)
     if not written:
         raise UsageError(f"{history.path} holds no run with a gated accuracy to plot")
     for path in written:
@@ -345,7 +361,8 @@ def cmd_analyze(args, history: History) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise UsageError(f"--results {root} is not a folder; point it at the results root or one session's folder")
-    path, left_out = write_analysis(root, Path(args.out), args.tier, args.device, args.pair or None)
+    path, left_out = write_analysis(root, output_folder(args.out, args.write_reports), args.tier, args.device,
+                                    args.pair or None)
     for line in left_out:
         print(f"left out: {line}", file=sys.stderr)
     print(path)
@@ -429,12 +446,14 @@ def parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", parents=[common], help="markdown leaderboards (from the history store by default)")
     lb.add_argument("--from", dest="source", default=None, help="history store, results or baselines folder")
-    lb.add_argument("--out", default="reports", help="output folder")
+    lb.add_argument("--out", default="results/reports", help="output folder (default results/reports)")
     lb.add_argument("--tier", default=None)
+    lb.add_argument("--write-reports", action="store_true", help=WRITE_REPORTS)
     lb.set_defaults(handler=cmd_leaderboard)
 
     t = sub.add_parser("trend", parents=[common], help="trend PNGs from the history store")
-    t.add_argument("--out", default="reports/trends", help="output folder")
+    t.add_argument("--out", default="results/reports/trends", help="output folder (default results/reports/trends)")
+    t.add_argument("--write-reports", action="store_true", help=WRITE_REPORTS)
     t.set_defaults(handler=cmd_trend)
 
     ev = sub.add_parser("evidence", parents=[common], help="A/A and injected-regression reports (markdown)")
@@ -445,11 +464,12 @@ def parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", parents=[common], help="dark-knowledge report (markdown + PNGs) from stored test logits")
     an.add_argument("--results", default="results", help="results root or one session's folder (default results)")
-    an.add_argument("--out", default="reports/analysis", help="output folder")
+    an.add_argument("--out", default="results/analysis", help="output folder (default results/analysis)")
     an.add_argument("--tier", default="quick")
     an.add_argument("--device", default="cpu")
     an.add_argument("--pair", action="append", default=[], metavar="ID",
                     help="a distilled row to analyse (repeatable; default: every one whose control and teacher ran)")
+    an.add_argument("--write-reports", action="store_true", help=WRITE_REPORTS)
     an.set_defaults(handler=cmd_analyze)
 
     e = sub.add_parser("export", parents=[common],
@@ -475,17 +495,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+ROW_COMMANDS = ("rows", "run", "launch", "gather")
+"""The commands that read the row catalogue: rows of installed packages and project modules join it first."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "results", None) is None and args.command == "history":
         args.results = ["results"]
     history = History(args.db or default_path())
     try:
+        if args.command in ROW_COMMANDS:
+            from zoo.catalog.row_sources import load_row_sources
+
+            load_row_sources(project_root())
         return args.handler(args, history)
     except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError, ModuleNotFoundError,
             PairedRunError) as err:
         print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # zoo.training.engine.TrainingDiverged: a result that fails, not a usage error
+        print(f"kdbench {args.command}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

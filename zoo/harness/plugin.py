@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
+from zoo.catalog.row_sources import load_row_sources
 from zoo.measure.costs import SESSION_PID_ENV
 from zoo.records.history import History, HistoryInputError
 from zoo.records.record import Record
@@ -25,9 +26,10 @@ from zoo.records.results import project_root, record_path, session_results_dir, 
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
 from zoo.training.data import default_cache_dir
-from zoo.training.engine import TrainOptions
+from zoo.training.engine import TrainingDiverged, TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.verdicts.gates import LOUD
+from zoo.verdicts.status import RowStatus, Status
 from zoo.verdicts.thresholds import ThresholdConfig, ThresholdConfigError, load_thresholds
 
 
@@ -212,7 +214,7 @@ class Bench:
             try:
                 verdict = self.store.update(record, min_seeds, self.config.getoption("--baseline-reason"))
             except BaselineRefusedError as err:
-                self.verdicts[record.id] = Verdict("fail", baseline_file=self.store.path(record), notes=[str(err)])
+                self.verdicts[record.id] = Verdict(RowStatus.FAIL, baseline_file=self.store.path(record), notes=[str(err)])
                 pytest.fail(str(err), pytrace=False)
         else:
             verdict = self.store.judge(record, path, remeasure)
@@ -220,13 +222,13 @@ class Bench:
                 write_record(path, verdict.record)
         self.verdicts[record.id] = verdict
         for finding in verdict.findings:
-            if finding.status in LOUD or (finding.timing or finding.interval) and finding.status == "ok":  # says how
+            if finding.status in LOUD or (finding.timing or finding.interval) and finding.status == Status.OK:  # says how
                 self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
-        if verdict.status == "fail":
-            pytest.fail(verdict.summary(), pytrace=False)
-        if verdict.status == "new":
-            if strict_baselines(self.config):
+        if verdict.status.fails(strict_baselines(self.config)):
+            if verdict.status == RowStatus.NEW:
                 pytest.fail(f"NEW {record.id} under --strict-baselines: {verdict.summary()}", pytrace=False)
+            pytest.fail(verdict.summary(), pytrace=False)
+        if verdict.status == RowStatus.NEW:
             pytest.skip(f"NEW {record.id}: {verdict.summary()}")
         return verdict
 
@@ -250,6 +252,10 @@ def pytest_configure(config):
     os.environ.setdefault(SESSION_PID_ENV, str(os.getpid()))  # xdist workers inherit it: siblings are not load
     tier_of(config)
     thresholds(config)
+    try:  # rows of installed packages and of the project's row modules join the catalogue before collection
+        load_row_sources(project_dir(config))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from err
     parse_seeds(config.getoption("--seeds"), 1)
     resolve_device(config.getoption("--device"))
     _check_speed_base(config)
@@ -348,6 +354,19 @@ def _check_baselines(config) -> None:
         reporter.write_line(f"WARNING: {problem}: every row will be NEW, nothing is gated", red=True, bold=True)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A row whose training diverged fails with one line naming the row, seed and epoch (and is counted in the
+    session summary), not with the engine's traceback."""
+    try:
+        return (yield)
+    except TrainingDiverged as err:
+        instance = item.config.stash.get(_BENCH, None)
+        if instance is not None:
+            instance.verdicts[err.row] = Verdict(RowStatus.FAIL, notes=[err.verdict()])
+        pytest.fail(err.verdict(), pytrace=False)
+
+
 class _RowReports:
     """Notes, on an xdist controller (which collects nothing), that a worker ran kdbench rows."""
 
@@ -436,9 +455,9 @@ def pytest_terminal_summary(terminalreporter, config):
         return  # nothing ran here (-k matched nothing, --collect-only, xdist's controller): no report is touched
     _summarise(instance, terminalreporter)
     try:  # every row's newest result in any session, so a partial session drops no row
-        paths, skipped = write_leaderboards(results_dir(config),
-                                            reports_dir(config), tier=instance.tier)
-        if any(v.status == "updated" for v in instance.verdicts.values()):
+        paths, skipped = write_leaderboards(results_dir(config), reports_dir(config), tier=instance.tier,
+                                            baselines=baselines_dir(config))
+        if any(v.status == RowStatus.UPDATED for v in instance.verdicts.values()):
             project = project_dir(config)
             if baselines_dir(config).resolve() == (project / "baselines").resolve():
                 committed, more = write_leaderboards(project / "baselines", project / "reports", tier=instance.tier)
@@ -476,14 +495,14 @@ def _record_history(config, write) -> None:
 def _summarise(instance: Bench, terminalreporter) -> None:
     write = terminalreporter.write_line
     terminalreporter.section(f"kdbench {instance.tier} tier")
-    for status in ("fail", "warn", "new", "updated", "pass"):
+    for status in RowStatus:
         ids = [i for i, v in instance.verdicts.items() if v.status == status]
         if ids:
-            write(f"{status.upper():8} {len(ids):3}  {', '.join(ids)}")
+            write(f"{status.label:8} {len(ids):3}  {', '.join(ids)}")
     for verdict in instance.verdicts.values():
         for finding in verdict.findings:
             if finding.status in LOUD:
-                write(f"{finding.status.upper()} {finding.message()}", yellow=finding.status == "warn")
+                write(f"{finding.status.upper()} {finding.message()}", yellow=finding.status == Status.WARN)
         for note in verdict.notes:
             write(f"NOTE {note}")
     write(f"results: {instance.results_dir}")

@@ -58,8 +58,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn, rounds: int, warmup: int = 0) -> float:
-    """Median wall time of `rounds` calls of `fn` (which synchronises its device itself)."""
+def round_seconds(fn, rounds: int, warmup: int = 0) -> list[float]:
+    """Wall time of each of `rounds` calls of `fn` (which synchronises its device itself)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -67,7 +67,7 @@ def median_seconds(fn, rounds: int, warmup: int = 0) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 BUSY_CORES = 0.25

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.catalog.pairs import PAIRS
+from zoo.catalog.pairs import PAIRS, control_of
 from zoo.records.history import History
 from zoo.records.io import write_text
 from zoo.records.record import Record
 from zoo.records.results import provenance_line
 from zoo.records.store import RecordStore
 from zoo.reports.claims import render_claims
+from zoo.reports.verdict_table import human
 from zoo.verdicts.gates import row_pool, seed_spreads
 from zoo.verdicts.stats import mean_std, minimum_detectable_effect, pooled_std, welch
 
@@ -48,54 +49,79 @@ def runs_study_recipe(record: Record) -> bool:
     return record.recipe.get("schedule_name") == "study"
 
 
-def _study_columns(record: Record, mean: float) -> dict:
-    study, show = record.study, runs_study_recipe(record)
-    if record.correction:
-        text = "corrected row: no study figure"
-        return {"study best / last": text, "selection": "", "kdbench − study last": ""}
-    if not study or not show:
-        return {"study best / last": "", "selection": "", "kdbench − study last": ""}
-    best = "n/a" if study["best"] is None else f"{study['best']:.2f}"
-    last = "n/a" if study["last"] is None else f"{study['last']:.2f}"
-    delta = "" if study["last"] is None else f"{mean - study['last']:+.2f}"
-    return {"study best / last": f"{best} / {last}", "selection": study["selection"], "kdbench − study last": delta}
+def _study_row(record: Record) -> dict:
+    study, mean = record.study, mean_std(_accuracy(record))[0]
+    return {"pair": record.id, "kdbench mean": f"{mean:.2f}",
+            "study best": "n/a" if study["best"] is None else f"{study['best']:.2f}",
+            "study last": "n/a" if study["last"] is None else f"{study['last']:.2f}",
+            "kdbench − study last": "" if study["last"] is None else f"{mean - study['last']:+.2f}"}
 
 
-def pair_table(records: list[dict]) -> pd.DataFrame:
-    by_id = {r.id: r for r in records}
-    with_study = any(runs_study_recipe(r) for r in records)
+def is_smoke(record: Record) -> bool:
+    """A smoke row: a few epochs on a few images, which shows that the loss falls, not an accuracy."""
+    return "train_loss_drop" in record.metrics
+
+
+def _delta(acc: list[float], other: list[float]) -> str:
+    """mean(acc) − mean(other) in points, with Welch's p."""
+    p = welch(acc, other)
+    return f"{mean_std(acc)[0] - mean_std(other)[0]:+.2f} " + (f"(p={p:.2g})" if p is not None else "(n<2)")
+
+
+def accuracy_table(records: list[Record], pool: dict[str, Record],
+                   baselines: dict[str, Record] | None) -> pd.DataFrame:
+    """Each row's accuracy, its KD delta against the control trained alike (`control_of`) and, when the
+    records are not the baselines themselves, its change against its stored baseline."""
     rows = []
     for r in records:
         acc = _accuracy(r)
         mean, sd = mean_std(acc)
-        delta = ""
-        control = by_id.get(r.control or "")
-        if r.teacher and control and r.metrics.get("test_accuracy"):  # not for smoke rows
-            c_acc = _accuracy(control)
-            p = welch(acc, c_acc)
-            delta = f"{mean - mean_std(c_acc)[0]:+.2f}" + (f" (p={p:.2g})" if p is not None else " (n<2)")
-        accuracy = f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}"
-        if "train_loss_drop" in r.metrics:  # smoke run: the loss is what it shows, not accuracy
-            accuracy = f"smoke: loss fell {min(r.metrics['train_loss_drop']):.2f}"
-        row = {
-            "pair": r.id,
-            "teacher": r.teacher or "",
-            "student": r.student,
-            "accuracy % (mean ± sd)": accuracy,
-            "n": len(acc),
-            "Δ vs no-KD": delta,
-        }
-        if any(x.plain_kd for x in records):
-            row["Δ vs plain KD"] = _versus_plain_kd(acc, by_id.get(r.plain_kd or ""))
-        if with_study:
-            row |= _study_columns(r, mean)
-        rows.append(row | {
-            "params": f"{r.metrics['params']:,}",
-            "GMACs": f"{r.metrics['gmacs']:.4f}",
-            "train img/s": f"{r.summary['train_images_per_s']:.0f}",
-            "train time": f"{r.summary['train_seconds'] / 60:.1f} min",
-        })
+        control = pool.get(control_of(r) or "")
+        row = {"pair": r.id, "accuracy %": f"{mean:.2f} ± {sd:.2f}" if sd is not None else f"{mean:.2f}",
+               "n": len(acc),
+               "Δ vs control": _delta(acc, _accuracy(control)) if r.teacher and control else ""}
+        if baselines is not None:
+            base = baselines.get(r.id)
+            row["vs baseline"] = _delta(acc, _accuracy(base)) if base and _accuracy(base) else "no baseline"
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def distiller_table(records: list[Record], pool: dict[str, Record]) -> pd.DataFrame:
+    """Distiller rows against their Hinton-KD row."""
+    return pd.DataFrame([{"pair": r.id, "plain KD row": r.plain_kd,
+                          "Δ vs plain KD": _versus_plain_kd(_accuracy(r), pool.get(r.plain_kd or ""))}
+                         for r in records if r.plain_kd])
+
+
+def study_lines(records: list[Record]) -> list[str]:
+    """The study's figures beside the rows that run its record's recipe, a table per way the study selected its
+    figure; the corrected rows, which stand beside none, named after them."""
+    shown = [r for r in records if r.study and runs_study_recipe(r) and not r.correction]
+    lines = []
+    for selection in sorted({r.study["selection"] for r in shown}):
+        lines += [f"Selected by the study as: *{selection}*", "",
+                  *_markdown(pd.DataFrame([_study_row(r) for r in shown if r.study["selection"] == selection]))]
+    corrected = [r.id for r in records if r.correction]
+    if corrected:
+        lines += [f"Corrected rows, beside no study figure: {', '.join(corrected)}.", ""]
+    return lines
+
+
+def cost_table(records: list[Record]) -> pd.DataFrame:
+    """What a row costs: the student's parameters and compute, and its training speed."""
+    return pd.DataFrame([{
+        "pair": r.id, "params": human(r.metrics["params"], "params"), "GMACs": f"{r.metrics['gmacs']:.4f}",
+        "train img/s": f"{r.summary['train_images_per_s']:,.0f}",
+        "train time": f"{r.summary['train_seconds'] / 60:.1f} min",
+    } for r in records])
+
+
+def smoke_table(records: list[Record]) -> pd.DataFrame:
+    """Smoke rows: what fell, over how many seeds; their accuracy after a few images is noise and not shown."""
+    return pd.DataFrame([{"pair": r.id, "training loss fell by (nats, least over seeds)":
+                          f"{min(r.metrics['train_loss_drop']):.2f}", "n": len(r.metrics["train_loss_drop"])}
+                         for r in records])
 
 
 def _versus_plain_kd(acc: list[float], plain: Record | None) -> str:
@@ -109,10 +135,15 @@ def _versus_plain_kd(acc: list[float], plain: Record | None) -> str:
     return f"{mean_std(acc)[0] - mean_std(other)[0]:+.2f} (p={'n/a' if p is None else f'{p:.2g}'}{detects})"
 
 
-def speed_table(records: list[dict]) -> pd.DataFrame:
+def speed_table(records: list[Record]) -> pd.DataFrame:
+    """Inference: the median round's images/s, the interquartile range over rounds, and the latency of a batch."""
+    def spread(r: Record) -> str:
+        low_high = r.summary.get("images_per_s_iqr")
+        return f"{low_high[0]:,.0f} – {low_high[1]:,.0f}" if low_high else "not recorded (older record)"
     return pd.DataFrame([{
-        "model": r.student, "batch": r.recipe["batch"],
-        "images/s": f"{r.summary['images_per_s']:.0f}", "latency (ms/batch)": f"{r.summary['latency_ms']:.2f}",
+        "model": r.student, "batch": r.recipe["batch"], "images/s (median)": f"{r.summary['images_per_s']:,.0f}",
+        "images/s (IQR over rounds)": spread(r), "rounds": r.summary.get("rounds", ""),
+        "latency (ms/batch)": f"{r.summary['latency_ms']:.2f}",
     } for r in records])
 
 
@@ -134,26 +165,53 @@ def engine_table(records: list[dict]) -> pd.DataFrame:
     } for r in records])
 
 
-def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
+def roles_table(records: list[Record]) -> pd.DataFrame:
+    """Who teaches each row and which row without distillation it is compared with."""
+    return pd.DataFrame([{"pair": r.id, "student": r.student, "teacher": r.teacher or "",
+                          "control": control_of(r) or ""} for r in records if r.teacher])
+
+
+def _markdown(table: pd.DataFrame) -> list[str]:
+    return [table.to_markdown(index=False, disable_numparse=True), ""]
+
+
+def render(tier: str, dataset: str, device: str, records: list[Record],
+           baselines: dict[str, Record] | None = None) -> str:
+    """One leaderboard. `baselines` (id -> record), when given, adds each row's change against its baseline."""
     pairs = [r for r in records if r.kind == "pair"]
+    smoke = [r for r in pairs if is_smoke(r)]
+    ranked = [r for r in pairs if not is_smoke(r)]
     speed = [r for r in records if r.kind == "speed"]
     loader = [r for r in records if r.kind == "loader"]
     engine = [r for r in records if r.kind == "engine"]
+    pool = {r.id: r for r in pairs}
     lines = [f"# kdbench leaderboard: {tier} tier, {dataset}, {device}", "",
              "Generated by `zoo.reports.leaderboard` from result records; do not edit. Accuracy is exact test accuracy "
-             "of the last epoch (no selection on the test set), mean ± sample sd over seeds. Δ is against the "
-             "same student without distillation (Welch's t-test p).", ""]
-    if any(runs_study_recipe(r) for r in pairs):
-        lines += ["The study's figures stand beside rows that run the recipe of the record they trace to "
-                  "(`../shared/study/records.csv`, read by `zoo.catalog.study`): *best* is one seed's best test epoch "
-                  "(what the poster printed), *last* its last epoch, which is what kdbench's mean compares "
-                  "with. *Selection* says how the study picked the figure. Corrected rows change the study's "
-                  "recipe on purpose and stand beside no study figure. Never gated on.", ""]
-    elif any(r.study for r in pairs):
-        lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
+             "of the last epoch (no selection on the test set), mean ± sample sd over seeds. *Δ vs control* is "
+             "against the same student without distillation, trained with the same augmentation and data "
+             "(Welch's t-test p)" + ("; *vs baseline* against the row's stored baseline." if baselines is not None
+                                      else "."), ""]
+    if ranked:
+        lines += ["## Accuracy", "", *_markdown(accuracy_table(ranked, pool, baselines))]
+        lines += accuracy_pool_lines(ranked)
+        if any(r.plain_kd for r in ranked):
+            lines += ["## Distillers against plain KD", "", *_markdown(distiller_table(ranked, pool))]
+        if any(runs_study_recipe(r) for r in ranked):
+            lines += ["## The study's figures", "",
+                      "The study's figures stand beside rows that run the recipe of the record they trace to "
+                      "(`../shared/study/records.csv`, read by `zoo.catalog.study`): *best* is one seed's best test "
+                      "epoch (what the poster printed), *last* its last epoch, which is what kdbench's mean compares "
+                      "with. Corrected rows change the study's recipe on purpose and stand beside no study figure. "
+                      "Never gated on.", "", *study_lines(ranked)]
+        elif any(r.study for r in ranked):
+            lines += ["This tier does not run the study's recipes, so no study figure is shown beside it.", ""]
+        if any(r.teacher for r in ranked):
+            lines += ["## Teachers and controls", "", *_markdown(roles_table(ranked))]
+        lines += ["## Cost", "", *_markdown(cost_table(ranked))]
+    if smoke:
+        lines += ["## Smoke rows", "", "A few epochs on a few images: they show that training runs and the loss "
+                  "falls; their accuracy is noise and is not ranked.", "", *_markdown(smoke_table(smoke))]
     if pairs:
-        lines += [pair_table(pairs).to_markdown(index=False, disable_numparse=True), ""]
-        lines += accuracy_pool_lines(pairs)
         lines += ["Sources:", *[f"- {r.id}: {provenance_line(r)}" for r in pairs], ""]
         records_used = [f"- {r.id}: `{r.study['record']}`" for r in pairs
                         if r.study and runs_study_recipe(r) and not r.correction]
@@ -166,7 +224,8 @@ def render(tier: str, dataset: str, device: str, records: list[dict]) -> str:
             lines += ["Notes:", *notes, ""]
     if speed:
         lines += ["## Inference speed", "", speed_table(speed).to_markdown(index=False, disable_numparse=True), "",
-                  f"Measured on {speed[0].provenance['device_name']} by pytest-benchmark (median of rounds).", ""]
+                  f"Measured on {speed[0].provenance['device_name']} by pytest-benchmark: the median round, and the "
+                  "interquartile range of images/s over the rounds.", ""]
     if engine:
         lines += ["## Training engine against a plain PyTorch loop (same run, interleaved rounds)", "",
                   engine_table(engine).to_markdown(index=False, disable_numparse=True), ""]
@@ -219,10 +278,12 @@ def trend_section(history: History, key: tuple, records: list[dict]) -> str:
                       "`kdbench trend`.", "", pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), ""])
 
 
-def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tuple[list[Path], list[str]]:
+def write_leaderboards(source: Path, out: Path, tier: str | None = None,
+                       baselines: Path | None = None) -> tuple[list[Path], list[str]]:
     """Write one markdown leaderboard per (tier, dataset, device) found in `source` (the history store,
     or a folder of records), and the poster's claims tested per (tier, device) (zoo.reports.claims). From the
-    history store, each leaderboard ends with a trend section.
+    history store, each leaderboard ends with a trend section. With `baselines` (a folder other than `source`),
+    each row's accuracy is also compared with its stored baseline.
 
     Returns the files written and the input files skipped (with why). A missing source, or one with
     no readable record of `tier`, raises LeaderboardSourceError: an empty leaderboard is never written.
@@ -243,11 +304,14 @@ def write_leaderboards(source: Path, out: Path, tier: str | None = None) -> tupl
     if not groups:
         raise LeaderboardSourceError(f"{source} holds no readable record{f' of the {tier!r} tier' if tier else ''}"
                                      f"{f' ({len(skipped)} skipped)' if skipped else ''}")
+    compare = baselines is not None and Path(baselines).is_dir() and Path(baselines).resolve() != Path(source).resolve()
+    against = latest_records(baselines)[0] if compare else None
     written = []
     for (t, dataset, device), records in sorted(groups.items()):
         records.sort(key=lambda r: (r.kind, _TABLE_ORDER.get(r.id, len(_TABLE_ORDER)), r.id))
         path = Path(out) / f"{t}-{dataset}-{device}.md"
-        text = render(t, dataset, device, records)
+        stored = None if against is None else {r.id: r for r in against if r.key[:3] == (t, dataset, device)}
+        text = render(t, dataset, device, records, stored)
         if history is not None:
             text += trend_section(history, (t, dataset, device), records)
         write_text(path, text)

@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
+from zoo.catalog.pairs import control_of
 from zoo.records.history import History  # noqa: E402
 from zoo.records.io import write_bytes  # noqa: E402
 from zoo.verdicts.drift import seed_noise, steps  # noqa: E402
@@ -112,7 +113,7 @@ def kd_gain_plot(records: list[dict], tier: str, device: str, out: Path) -> Path
     by_id = {r.id: r for r in records}
     gains = []
     for r in records:
-        control = by_id.get(r.control or "")
+        control = by_id.get(control_of(r) or "")
         acc, c_acc = r.metrics.get("test_accuracy"), control.metrics.get("test_accuracy") if control else None
         if r.teacher and acc and c_acc and (ci := difference_ci(acc, c_acc)):
             gains.append((r.id, *ci))

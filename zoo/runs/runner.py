@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from zoo.records.results import provenance, record_path
 from zoo.training.checkpoint import Checkpointer
 from zoo.training.data import TensorData, load_dataset
 from zoo.training.distill.registry import spread_family
-from zoo.training.engine import TrainOptions, evaluate, seed_everything, test_indices, train
+from zoo.training.engine import TrainingDiverged, TrainOptions, evaluate, seed_everything, test_indices, train
 from zoo.training.registry import build_model
 from zoo.verdicts.stats import mean_std
 
@@ -219,12 +220,15 @@ def run_seed(pair: Pair, tier: str, seed: int, session: Session, checkpoint: Pat
     other row trained now (checkpointed to `checkpoint` if given)."""
     device = session.opts.device
     reset_peak_memory(device)
-    if pair.is_teacher_row:
-        model, report = cached_train_seed(pair, tier, seed, session)
-        if report["from_cache"]:
-            report = reevaluate(model, pair, tier, report, session)
-    else:
-        model, report = train_seed(pair, tier, seed, session, checkpoint)
+    try:
+        if pair.is_teacher_row:
+            model, report = cached_train_seed(pair, tier, seed, session)
+            if report["from_cache"]:
+                report = reevaluate(model, pair, tier, report, session)
+        else:
+            model, report = train_seed(pair, tier, seed, session, checkpoint)
+    except TrainingDiverged as err:  # named here: the engine knows the epoch, not the row
+        raise TrainingDiverged(err.loss, err.epoch, err.stage, pair.id, seed) from None
     gmacs, unsupported = count_gmacs(model, session.dataset(pair.dataset).input_shape)
     costs = {"params": count_params(model), "gmacs": round(gmacs, 9), "unsupported_ops": unsupported,
              "peak_memory_mib": peak_memory_mib(device)}
@@ -335,10 +339,12 @@ def probe_record(description: dict, per_s: dict[str, list[float]]) -> dict:
     return description | {"per_s": per_s}
 
 
-def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, rounds: int, load: MachineLoad,
+def speed_record(spec, dataset: str, batch: int, round_seconds: list[float], load: MachineLoad,
                  probe_per_s: float, tier: str, session: Session) -> Record:
-    """Result record of an inference benchmark: images/s at `batch`, and the probe's rate around its timing."""
+    """Result record of an inference benchmark: images/s at `batch` (the median round) and its interquartile
+    range over the rounds, and the probe's rate around its timing."""
     device = session.opts.device
+    fast, seconds_per_batch, slow = statistics.quantiles(round_seconds, n=4, method="inclusive")
     images_per_s = batch / seconds_per_batch
     metric = "latency_images_per_s" if batch == 1 else "infer_images_per_s"
     return Record(
@@ -347,7 +353,8 @@ def speed_record(spec, dataset: str, batch: int, seconds_per_batch: float, round
         recipe={"batch": batch}, recipe_hash=stable_hash(spec, batch), code_version=CODE_VERSION,
         metrics={metric: [images_per_s]}, load=load.as_dict(),
         machine_probe=probe_record(session.probe.describe(), {metric: [probe_per_s]}),
-        summary={"images_per_s": images_per_s, "latency_ms": 1000 * seconds_per_batch, "rounds": rounds,
+        summary={"images_per_s": images_per_s, "images_per_s_iqr": [batch / slow, batch / fast],
+                 "latency_ms": 1000 * seconds_per_batch, "rounds": len(round_seconds),
                  "peak_memory_mib": peak_memory_mib(device)},
         provenance=session.provenance(),
     )

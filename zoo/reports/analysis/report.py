@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.catalog.pairs import control_of
 from zoo.records.io import write_text
 from zoo.records.store import layout_root
 from zoo.reports.analysis.kd_effect import analyze_pair, pair_figure, pair_section
@@ -14,7 +15,7 @@ def default_pairs(runs: dict[str, Run]) -> list[str]:
     """Every distilled row outside the schemes whose control and teacher ran too."""
     return [bench_id for bench_id, run in runs.items()
             if run.record.recipe.get("distill") and not run.record.scheme
-            and run.record.control in runs and run.record.teacher in runs]
+            and control_of(run.record) in runs and run.record.teacher in runs]
 
 
 def write_analysis(root: Path, out: Path, tier: str = "quick", device: str = "cpu",
@@ -37,7 +38,7 @@ def write_analysis(root: Path, out: Path, tier: str = "quick", device: str = "cp
     for bench_id in pair_ids or default_pairs(runs):
         try:
             kd = run_of(bench_id)
-            control, teacher = run_of(kd.record.control), run_of(kd.record.teacher)
+            control, teacher = run_of(control_of(kd.record)), run_of(kd.record.teacher)
             analysis = analyze_pair(kd, control, teacher)
         except AnalysisInputError as err:
             if pair_ids:

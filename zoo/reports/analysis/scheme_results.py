@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from zoo.catalog.pairs import PAIRS, get_pair  # noqa: E402
+from zoo.catalog.pairs import PAIRS, control_of, get_pair  # noqa: E402
 from zoo.reports.analysis import metrics  # noqa: E402
 from zoo.reports.analysis.kd_effect import COLOURS  # noqa: E402
 from zoo.reports.analysis.runs import Run  # noqa: E402
@@ -55,7 +55,7 @@ def omit_class_section(runs: dict[str, Run]) -> str | None:
         cls = run.record.recipe["omit_class"]
         m = run.record.metrics
         temperature = run.record.recipe["distill"]["temperature"]
-        for other_id, what in ((run.record.control, "no KD, all labels"),
+        for other_id, what in ((control_of(run.record), "no KD, all labels"),
                                (_full_transfer_twin(run), "KD, whole transfer set")):
             if other_id in runs and other_id not in shown:
                 shown.add(other_id)
