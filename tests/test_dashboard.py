@@ -71,6 +71,19 @@ def test_markdown_comment_reads_at_a_glance(history, capsys):
     assert "[artifacts](https://example.invalid/run/1)" in text
 
 
+def test_the_comment_renders_as_github_renders_it(history, capsys):
+    """cmark-gfm (GitHub's own renderer) turns every table of the comment into a table: no row is left as text."""
+    cmarkgfm = pytest.importorskip("cmarkgfm", reason="the `site` extra renders comments with cmark-gfm")
+    assert main(["compare", "s5", "baselines", "--db", str(history.path), "--baselines", str(BASELINES),
+                 "--format", "markdown", "--site-url", "https://example.invalid/site"]) == 0
+    text = capsys.readouterr().out
+    page = cmarkgfm.github_flavored_markdown_to_html(text)
+    tables = text.count("\n|---")
+    assert tables >= 2 and page.count("<table>") == tables
+    assert not re.search(r"^\|", re.sub(r"<[^>]+>", "", page), re.M)  # no table row left as literal text
+    assert f'<a href="https://example.invalid/site/rows/quick-mnist-cpu-{FAILED_ROW}.html">{FAILED_ROW}</a>' in page
+
+
 def test_compare_filters_sorts_and_speaks_json_and_csv(history, capsys):
     base = ["compare", "s5", "baselines", "--db", str(history.path), "--baselines", str(BASELINES)]
     assert main([*base, "--only-failed", "--format", "json"]) == 0
@@ -146,5 +159,55 @@ def test_site_in_a_real_browser(site, history):
         first = browser.find_element(By.CSS_SELECTOR, "#regressions tr.fail")
         assert FAILED_ROW in first.text and "FAIL" in first.text
         browser.save_screenshot(str(shots / "regressions.png"))
+    finally:
+        browser.quit()
+
+
+def test_index_filters_searches_and_sorts_in_a_real_browser(site, history):
+    """A person types into the search box, picks a verdict, sorts a column, follows a row to its regressions."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser = _browser()
+    shots = Path(os.environ.get("KDBENCH_SCREENSHOTS", site / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def visible() -> list[str]:
+        return [row.get_attribute("data-id") for row in browser.find_elements(By.CSS_SELECTOR, "#rows tbody tr")
+                if row.is_displayed()]
+
+    try:
+        browser.get((site / "index.html").as_uri())
+        every = visible()
+        assert len(every) == len(history.row_keys())
+        browser.find_element(By.ID, "search").send_keys("kd-lr0.01")
+        assert set(visible()) == {row for row in every if "kd-lr0.01" in row} and FAILED_ROW in visible()
+        Select(browser.find_element(By.ID, "filter-verdict")).select_by_visible_text("FAIL")
+        assert visible() == [FAILED_ROW]
+        assert browser.find_element(By.ID, "shown").text == f"1 of {len(every)} rows"
+        assert "q=kd-lr0.01" in browser.current_url and "verdict=FAIL" in browser.current_url  # a link to the view
+        browser.save_screenshot(str(shots / "index-filtered.png"))
+
+        browser.get(browser.current_url)  # the filtered view reopened from its link
+        assert visible() == [FAILED_ROW]
+        browser.find_element(By.ID, "search").clear()
+        Select(browser.find_element(By.ID, "filter-verdict")).select_by_visible_text("all")
+        Select(browser.find_element(By.ID, "filter-device")).select_by_visible_text("cpu")
+        assert len(visible()) == len(every)
+
+        runs = browser.find_element(By.XPATH, "//table[@id='rows']//th[text()='runs']")
+        marks = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#rows tbody span.mark")]
+        assert len(marks) == len(every) and all("vs" in mark or mark == "new" for mark in marks)  # a trend mark each
+        runs.click()
+        row_ids = browser.find_elements(By.CSS_SELECTOR, "#rows tbody tr")
+        counts = [int(row.find_elements(By.TAG_NAME, "td")[-1].text) for row in row_ids]
+        assert counts == sorted(counts) and runs.get_attribute("aria-sort") == "ascending"
+
+        browser.get((site / "rows" / f"quick-mnist-cpu-{FAILED_ROW}.html").as_uri())
+        browser.find_element(By.ID, "row-regressions").click()
+        entries = [row for row in browser.find_elements(By.CSS_SELECTOR, "#regressions tbody tr") if row.is_displayed()]
+        assert entries and all(FAILED_ROW in row.text for row in entries)
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
     finally:
         browser.quit()

@@ -27,11 +27,11 @@ from zoo.records.results import machine_fingerprint
 from zoo.records.store import RecordStore
 from zoo.verdicts.baselines import BaselineStore, Verdict
 from zoo.verdicts.drift import history_drift
+from zoo.verdicts.status import RowStatus, Status
 
 CHARTED = {"pair": ("test_accuracy", "teacher_kl", "train_images_per_s")}
 """The metrics a row page charts, by record kind; other kinds chart every metric they record."""
 
-STATUS_ORDER = ("fail", "warn", "new", "incompatible", "pass")
 
 
 @dataclass
@@ -74,7 +74,7 @@ def judge(record: Record, store: BaselineStore) -> tuple[str, list, str]:
     try:
         verdict: Verdict = store.judge(record)
     except IncompatibleBaselineError as err:
-        return "incompatible", [], str(err)
+        return RowStatus.INCOMPATIBLE, [], str(err)
     return verdict.status, verdict.findings, ""
 
 
@@ -85,7 +85,7 @@ def collect(history: History, baselines: Path) -> list[Row]:
     for key in history.row_keys():
         found = history.row_runs(key["tier"], key["dataset"], key["device"], key["bench_id"], key["kind"])
         runs = [Run(record, session, *judge(record, store)) for session, record in found]
-        baseline = store.load(runs[-1].record) if runs and runs[-1].status != "incompatible" else None
+        baseline = store.load(runs[-1].record) if runs and runs[-1].status != RowStatus.INCOMPATIBLE else None
         rows.append(Row(key["tier"], key["dataset"], key["device"], key["bench_id"], key["kind"], runs, baseline))
     return rows
 
@@ -104,6 +104,7 @@ def build_site(history: History, baselines: Path, out: Path) -> list[Path]:
     steps = history_drift(history, RecordStore(baselines))
     write_text(out / "plotly.min.js", get_plotlyjs())
     write_text(out / "style.css", STYLE)
+    write_text(out / "site.js", (Path(__file__).parent / "static" / "site.js").read_text())
     pages = [_write(out / "index.html", "kdbench", index_body(rows, history), "")]
     for row in rows:
         row_steps = [(metric, machine, step) for bench_id, metric, machine, step in steps if bench_id == row.bench_id]
@@ -123,31 +124,94 @@ def _write(path: Path, title: str, body: str, up: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ pages
+FILTERS = ("dataset", "tier", "device", "machine", "verdict")
+"""The index's filters: each a column of the table and a <select> above it."""
+
+
 def index_body(rows: list[Row], history: History) -> str:
+    """Every row, most urgent first: searchable by id, filterable by FILTERS, sortable by any column (site.js)."""
     sessions = history.sessions()
+    ordered = sorted(rows, key=lambda r: (_urgency(r.latest.status), r.tier, r.dataset, r.bench_id))
+    cells = [_index_cells(row) for row in ordered]
+    selects = "".join(
+        f"<label>{name} <select id='filter-{name}' data-filter='{name}'><option value=''>all</option>"
+        + "".join(f"<option>{html.escape(value)}</option>" for value in sorted({c[name] for c in cells}))
+        + "</select></label>" for name in FILTERS)
     lines = [f"<h1>kdbench</h1><p>{len(rows)} rows over {len(sessions)} sessions in the history store; verdicts "
-             f"by the gate against the baselines as they are now.</p>",
-             "<table id='rows'><thead><tr><th>row</th><th>tier</th><th>dataset</th><th>device</th><th>latest verdict</th>"
-             "<th>latest</th><th>baseline</th><th>trend</th><th>runs</th></tr></thead><tbody>"]
-    for row in sorted(rows, key=lambda r: (STATUS_ORDER.index(r.latest.status) if r.latest.status in STATUS_ORDER
-                                           else 0, r.tier, r.dataset, r.bench_id)):
-        metric = row.metrics()[0] if row.metrics() else None
-        latest = _mean_sd(row.latest.record.values(metric)) if metric else ""
-        base = _mean_sd(row.baseline.values(metric)) if metric and row.baseline and row.baseline.values(metric) else "none"
-        means = [statistics.fmean(v) for r in row.runs if metric and (v := r.record.values(metric))]
+             f"by the gate against the baselines as they are now. Click a column's heading to sort by it.</p>",
+             f"<form id='filters' onsubmit='return false'><label>search <input id='search' type='search' "
+             f"placeholder='row id, e.g. kd-lr0.01' autofocus></label>{selects}"
+             f"<span id='shown'>{len(rows)} of {len(rows)} rows</span></form>",
+             "<table id='rows' class='filterable'><thead><tr>"
+             + "".join(f"<th data-type='{kind}'>{name}</th>" for name, kind in INDEX_COLUMNS)
+             + "</tr></thead><tbody>"]
+    for row, cell in zip(ordered, cells):
+        data = " ".join(f"data-{name}='{html.escape(cell[name], quote=True)}'" for name in FILTERS)
         lines.append(
-            f"<tr class='{row.latest.status}'><td><a href='rows/{row.key}.html'>{html.escape(row.bench_id)}</a></td>"
-            f"<td>{row.tier}</td><td>{row.dataset}</td><td>{row.device}</td>"
-            f"<td class='verdict'>{row.latest.status.upper()}</td><td>{metric or ''} {latest}</td><td>{base}</td>"
-            f"<td>{sparkline(means)}</td><td>{len(row.runs)}</td></tr>")
-    return "\n".join(lines) + "</tbody></table>"
+            f"<tr class='{row.latest.status}' data-id='{html.escape(row.bench_id, quote=True)}' data-key='{row.key}' "
+            f"{data}>"
+            f"<td><a href='rows/{row.key}.html'>{html.escape(row.bench_id)}</a></td>"
+            f"<td>{row.tier}</td><td>{row.dataset}</td><td>{row.device}</td><td>{html.escape(cell['machine'])}</td>"
+            f"<td class='verdict' data-value='{_urgency(row.latest.status)}'>"
+            f"{row.latest.status.upper()}</td><td data-value='{cell['latest_value']}'>{cell['latest']}</td>"
+            f"<td>{cell['baseline']}</td><td data-value='{cell['change_value']}'>{cell['trend']}</td>"
+            f"<td data-value='{len(row.runs)}'>{len(row.runs)}</td></tr>")
+    return "\n".join(lines) + "</tbody></table><script src='site.js'></script>"
+
+
+def _urgency(status: str) -> int:
+    """A row status's rank (failures first)."""
+    return RowStatus(status).rank
+
+
+def _flagged(finding) -> bool:
+    """A finding the regressions page lists: one that fails, or warns."""
+    return Status(finding.status).fails or finding.status == Status.WARN
+
+
+INDEX_COLUMNS = (("row", "text"), ("tier", "text"), ("dataset", "text"), ("device", "text"), ("machine", "text"),
+                 ("latest verdict", "number"), ("latest", "number"), ("baseline", "text"), ("trend", "number"),
+                 ("runs", "number"))
+
+
+def _index_cells(row: Row) -> dict[str, str]:
+    """What the index shows of a row, and the values its filters and sorting read."""
+    metric = row.metrics()[0] if row.metrics() else None
+    latest_values = row.latest.record.values(metric) if metric else None
+    base_values = row.baseline.values(metric) if metric and row.baseline else None
+    means = [statistics.fmean(v) for r in row.runs if metric and (v := r.record.values(metric))]
+    reference = means[-2] if len(means) > 1 else (statistics.fmean(base_values) if base_values else None)
+    change = means[-1] - reference if means and reference is not None else None
+    return {
+        "dataset": row.dataset, "tier": row.tier, "device": row.device,
+        "machine": row.latest.record.provenance.get("device_name", "?"), "verdict": row.latest.status.upper(),
+        "latest": f"{metric} {_mean_sd(latest_values)}" if latest_values else "",
+        "latest_value": f"{means[-1]:.6g}" if means else "",
+        "baseline": _mean_sd(base_values) if base_values else "none",
+        "trend": trend_mark(means, change, "previous run" if len(means) > 1 else "baseline"),
+        "change_value": "" if change is None else f"{change:.6g}",
+    }
+
+
+def trend_mark(means: list[float], change: float | None, against: str) -> str:
+    """The session means as a sparkline (a dot for one session) and an arrow with the latest change against the
+    previous run, or against the baseline when there is one run only."""
+    if change is None:
+        arrow = "<span class='mark' title='no earlier run and no baseline'>new</span>"
+    else:
+        symbol = "=" if abs(change) < 1e-12 else ("&#9650;" if change > 0 else "&#9660;")
+        arrow = f"<span class='mark' title='against the {against}'>{symbol} {change:+.3g} vs {against}</span>"
+    return sparkline(means) + arrow
 
 
 def row_body(row: Row, steps: list) -> str:
     import plotly.graph_objects as go
 
+    flagged = sum(_flagged(f) for run in row.runs for f in run.findings) + len(steps)
     parts = [f"<h1>{html.escape(row.bench_id)}</h1><p>{row.tier} tier, {row.dataset}, {row.device}: latest verdict "
-             f"<span class='verdict {row.latest.status}'>{row.latest.status.upper()}</span></p>"]
+             f"<span class='verdict {row.latest.status}'>{row.latest.status.upper()}</span>; "
+             f"<a id='row-regressions' href='../regressions.html#row={row.key}'>{flagged} FAIL, WARN and change-point "
+             f"entries of this row on the regressions page</a></p>"]
     for metric in row.metrics():
         fig = go.Figure()
         for busy in (False, True):
@@ -202,8 +266,8 @@ def regressions_body(rows: list[Row], steps: list) -> str:
         for run in row.runs:
             date = run.record.provenance.get("date") or ""
             for finding in run.findings:
-                if finding.status in ("regressed", "invalid", "warn"):
-                    status = "warn" if finding.status == "warn" else "fail"
+                if _flagged(finding):
+                    status = "warn" if finding.status == Status.WARN else "fail"
                     entries.append((date, status, row, finding.metric, finding.message()))
         dates = {run.session: run.record.provenance.get("date") or "" for run in row.runs}
         for bench_id, metric, machine, step in steps:
@@ -211,13 +275,19 @@ def regressions_body(rows: list[Row], steps: list) -> str:
                 entries.append((dates[step.session], "change", row, metric,
                                 f"change point: {step.before:.4g} ({step.nights_before} sessions) -> {step.after:.4g} "
                                 f"({step.nights_after} sessions){' on ' + machine if machine else ''}"))
+    kinds = "".join(f"<option>{kind}</option>" for kind in ("FAIL", "WARN", "CHANGE"))
     lines = [f"<h1>Regressions</h1><p>{len(entries)} FAIL and WARN findings and change points, newest first.</p>",
-             "<table id='regressions'><tr><th>date</th><th>kind</th><th>row</th><th>metric</th><th>finding</th></tr>"]
+             "<form id='filters' onsubmit='return false'><label>search <input id='search' type='search' "
+             "placeholder='row id'></label><label>kind <select id='filter-kind' data-filter='kind'><option value=''>"
+             f"all</option>{kinds}</select></label><span id='shown' data-noun='entries'></span></form>",
+             "<table id='regressions' class='filterable'><thead><tr><th>date</th><th>kind</th><th>row</th>"
+             "<th>metric</th><th>finding</th></tr></thead><tbody>"]
     for date, status, row, metric, message in sorted(entries, key=lambda e: e[0], reverse=True):
-        lines.append(f"<tr class='{status}'><td>{date}</td><td class='verdict'>{status.upper()}</td>"
+        lines.append(f"<tr class='{status}' data-id='{html.escape(row.bench_id, quote=True)}' data-key='{row.key}' "
+                     f"data-kind='{status.upper()}'><td>{date}</td><td class='verdict'>{status.upper()}</td>"
                      f"<td><a href='rows/{row.key}.html'>{html.escape(row.bench_id)}</a></td><td>{metric}</td>"
                      f"<td>{html.escape(message)}</td></tr>")
-    return "\n".join(lines) + "</table>"
+    return "\n".join(lines) + "</tbody></table><script src='site.js'></script>"
 
 
 def _is_timing(metric: str) -> bool:
@@ -233,9 +303,12 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def sparkline(values: list[float], width: int = 120, height: int = 24) -> str:
-    """A small inline SVG of a row's session means (no script needed)."""
-    if len(values) < 2:
+    """A small inline SVG of a row's session means (no script needed); one session is a dot."""
+    if not values:
         return ""
+    if len(values) == 1:
+        return (f"<svg class='spark' width='{width}' height='{height}'><circle cx='{width / 2:.1f}' "
+                f"cy='{height / 2:.1f}' r='3' fill='#345'/></svg>")
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     points = " ".join(f"{i * width / (len(values) - 1):.1f},{height - 2 - (v - low) / span * (height - 4):.1f}"
@@ -255,4 +328,11 @@ tr.new td.verdict, span.new { background: #cfe2f7; }
 tr.pass td.verdict, span.pass { background: #d3f0d3; }
 tr.change td.verdict { background: #e3d3f0; }
 section.chart { max-width: 1000px; }
+form#filters label { margin-right: 1em; }
+form#filters input { width: 16em; }
+#shown { color: #555; }
+th { cursor: pointer; }
+th[aria-sort=ascending]::after { content: " \\25B2"; }
+th[aria-sort=descending]::after { content: " \\25BC"; }
+span.mark { margin-left: 0.4em; color: #555; white-space: nowrap; }
 """
