@@ -21,6 +21,8 @@ MARKER = "<!-- kdbench-verdicts -->"
 SECTIONS = (("regressed", "Regressed"), ("warned", "Warnings (not failing)"), ("improved", "Improved"),
             ("not gated", "Not gated: new, incompatible or unjudged rows"))
 MINUS = "\u2212"
+FOLD_NOT_GATED = 5
+"""More rows not gated than this are folded away (their reasons stay one click away)."""
 LOG_SCALE = {check.metric for check in CHECKS if isinstance(check, Spread) and check.log}
 """Metrics judged on a log scale: their effects and detectable drops are log-ratios, shown as factors."""
 
@@ -55,8 +57,11 @@ def markdown_report(results: list[RowComparison], a_label: str, b_label: str, li
             continue
         lines += [f"#### {title}", ""]
         if kind == "not gated":
+            folded = len(rows) > FOLD_NOT_GATED
+            lines += [f"<details><summary>{len(rows)} rows not gated</summary>", ""] if folded else []
             lines += ["| row | why |", "|---|---|"]
             lines += [f"| {_row(c, site_url)} | {_cell(_why_not_gated(c))} |" for c in rows]
+            lines += ["", "</details>"] if folded else []
         else:
             lines += ["| row | metric | run | baseline | change | p | detects |", "|---|---|---|---|---|---|---|"]
             for c in rows:
@@ -122,9 +127,11 @@ def _finding_line(c: RowComparison, f: Finding, site_url: str | None) -> str:
 
 
 def _why_not_gated(c: RowComparison) -> str:
+    """Why a row was not judged: its problem, or each distinct reason of its findings once."""
     if c.problem:
         return f"{c.status.upper()}: {c.problem}"
-    return "; ".join(f"{f.metric}: {f.tolerance}" for f in c.findings)[:300]
+    reasons = dict.fromkeys(f.tolerance for f in c.findings)
+    return "; ".join(reasons)[:300]
 
 
 def _legend(results: list[RowComparison]) -> str:
@@ -134,7 +141,9 @@ def _legend(results: list[RowComparison]) -> str:
         for f in c.findings:
             for setting in f.settings:
                 source = "default" if setting.source == "default" else public(setting.source)
-                seen.setdefault(setting.key, f"`{setting.key}` = {setting.value:g} ({source})")
+                value = (f"x{math.exp(setting.value):.3g}" if setting.key.removeprefix("margin.") in LOG_SCALE
+                         else f"{setting.value:g}")
+                seen.setdefault(setting.key, f"`{setting.key}` = {value} ({source})")
     return " · ".join(seen[key] for key in sorted(seen))
 
 

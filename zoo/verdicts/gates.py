@@ -252,8 +252,11 @@ class Throughput:
             return _invalid(run, self.metric, {"run": rates["run"]}, sources)
         probes = [{k: r.machine_probe.get(k) for k in ("workload", "threads", "blas")} for r in (run, base)]
         if probes[0] != probes[1]:
+            differ = "; ".join(f"{key} {probes[0][key]} here, {probes[1][key]} in the baseline"
+                               for key in probes[0] if probes[0][key] != probes[1][key])
             return Finding(run.id, self.metric, Status.NOT_GATED, measured, expected,
-                           f"probed by {probes[0]}, the baseline by {probes[1]}: re-record the baseline", timing=True)
+                           f"another machine: the machine probe differs ({differ}); re-record the baseline on this "
+                           f"machine to gate it here", timing=True)
         values = (finite_values(run, self.metric), finite_values(base, self.metric))  # checked by _speed_ratio
         normalised = [probe_normalised(v, r) for v, r in zip(values, (rates["run"], rates["baseline"]))]
         return normalised[0] / normalised[1], statistics.median(rates["run"]) / statistics.median(rates["baseline"])

@@ -11,8 +11,7 @@
   const search = document.getElementById("search");
   const selects = Array.from(document.querySelectorAll("select[data-filter]"));
   const shown = document.getElementById("shown");
-  const initial = new URLSearchParams(window.location.hash.slice(1));
-  const onlyKey = initial.get("row");
+  let onlyKey = null;
 
   function apply() {
     const query = search ? search.value.trim().toLowerCase() : "";
@@ -34,8 +33,15 @@
     window.history.replaceState(null, "", hash ? "#" + hash : window.location.pathname);
   }
 
-  if (search && initial.get("q")) search.value = initial.get("q");
-  for (const select of selects) if (initial.get(select.dataset.filter)) select.value = initial.get(select.dataset.filter);
+  function fromAddress() {  // on load, and when a link changes only the part after #
+    const wanted = new URLSearchParams(window.location.hash.slice(1));
+    onlyKey = wanted.get("row");
+    if (search) search.value = wanted.get("q") || "";
+    for (const select of selects) select.value = wanted.get(select.dataset.filter) || "";
+    apply();
+  }
+
+  window.addEventListener("hashchange", fromAddress);
   if (search) search.addEventListener("input", apply);
   for (const select of selects) select.addEventListener("change", apply);
 
@@ -62,5 +68,5 @@
       for (const row of rows) body.appendChild(row);
     });
   });
-  apply();
+  fromAddress();
 })();
