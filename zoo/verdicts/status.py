@@ -9,7 +9,20 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Status(StrEnum):
+class _Ordered:
+    """What both enums share: their members' order is their urgency, and they are shown upper-case."""
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent: sort by it."""
+        return list(type(self)).index(self)
+
+    @property
+    def label(self) -> str:
+        return self.value.upper()
+
+
+class Status(_Ordered, StrEnum):
     """One check's outcome, most urgent first (the order of the members is the order every table uses)."""
 
     REGRESSED = "regressed"  # worse beyond its margin, with significance
@@ -30,17 +43,8 @@ class Status(StrEnum):
         """Shown in the test output and the session summary although the row passes."""
         return self in (Status.WARN, Status.IMPROVED, Status.NOT_GATED)
 
-    @property
-    def rank(self) -> int:
-        """0 for the most urgent: sort by it."""
-        return list(Status).index(self)
 
-    @property
-    def label(self) -> str:
-        return self.value.upper()
-
-
-class RowStatus(StrEnum):
+class RowStatus(_Ordered, StrEnum):
     """A row's outcome, most urgent first."""
 
     FAIL = "fail"  # a finding fails
@@ -57,13 +61,6 @@ class RowStatus(StrEnum):
         return self in (RowStatus.FAIL, RowStatus.INCOMPLETE, RowStatus.INCOMPATIBLE) or (
             strict and self is RowStatus.NEW)
 
-    @property
-    def rank(self) -> int:
-        return list(RowStatus).index(self)
-
-    @property
-    def label(self) -> str:
-        return self.value.upper()
 
     @classmethod
     def of(cls, findings) -> RowStatus:
