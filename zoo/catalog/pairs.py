@@ -378,8 +378,10 @@ def register_rows(*pairs: Pair) -> None:
 def control_of(record) -> str | None:
     """The no-KD control a record is compared with: the catalogue's, for a row it holds (so that a corrected
     control applies to records made before the correction), else the one the record names."""
-    known = {p.id: p for p in PAIRS}.get(record.id)
-    return known.control if known is not None else record.control
+    try:
+        return get_pair(record.id).control
+    except UnknownPairError:
+        return record.control
 
 
 def pairs_for(tier: str) -> list[Pair]:

@@ -28,7 +28,6 @@ from zoo.runs.runner import Session
 from zoo.training.data import default_cache_dir
 from zoo.training.engine import TrainingDiverged, TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
-from zoo.verdicts.gates import LOUD
 from zoo.verdicts.status import RowStatus, Status
 from zoo.verdicts.thresholds import ThresholdConfig, ThresholdConfigError, load_thresholds
 
@@ -222,7 +221,7 @@ class Bench:
                 write_record(path, verdict.record)
         self.verdicts[record.id] = verdict
         for finding in verdict.findings:
-            if finding.status in LOUD or (finding.timing or finding.interval) and finding.status == Status.OK:  # says how
+            if Status(finding.status).loud or (finding.timing or finding.interval) and finding.status == Status.OK:  # says how
                 self.session.opts.log(f"{finding.status.upper()} {finding.message()}")
         if verdict.status.fails(strict_baselines(self.config)):
             if verdict.status == RowStatus.NEW:
@@ -501,7 +500,7 @@ def _summarise(instance: Bench, terminalreporter) -> None:
             write(f"{status.label:8} {len(ids):3}  {', '.join(ids)}")
     for verdict in instance.verdicts.values():
         for finding in verdict.findings:
-            if finding.status in LOUD:
+            if Status(finding.status).loud:
                 write(f"{finding.status.upper()} {finding.message()}", yellow=finding.status == Status.WARN)
         for note in verdict.notes:
             write(f"NOTE {note}")

@@ -164,11 +164,6 @@ def _urgency(status: str) -> int:
     return RowStatus(status).rank
 
 
-def _flagged(finding) -> bool:
-    """A finding the regressions page lists: one that fails, or warns."""
-    return Status(finding.status).fails or finding.status == Status.WARN
-
-
 INDEX_COLUMNS = (("row", "text"), ("tier", "text"), ("dataset", "text"), ("device", "text"), ("machine", "text"),
                  ("latest verdict", "number"), ("latest", "number"), ("baseline", "text"), ("trend", "number"),
                  ("runs", "number"))
@@ -207,7 +202,7 @@ def trend_mark(means: list[float], change: float | None, against: str) -> str:
 def row_body(row: Row, steps: list) -> str:
     import plotly.graph_objects as go
 
-    flagged = sum(_flagged(f) for run in row.runs for f in run.findings) + len(steps)
+    flagged = sum(Status(f.status).alarming for run in row.runs for f in run.findings) + len(steps)
     parts = [f"<h1>{html.escape(row.bench_id)}</h1><p>{row.tier} tier, {row.dataset}, {row.device}: latest verdict "
              f"<span class='verdict {row.latest.status}'>{row.latest.status.upper()}</span>; "
              f"<a id='row-regressions' href='../regressions.html#row={row.key}'>{flagged} FAIL, WARN and change-point "
@@ -266,7 +261,7 @@ def regressions_body(rows: list[Row], steps: list) -> str:
         for run in row.runs:
             date = run.record.provenance.get("date") or ""
             for finding in run.findings:
-                if _flagged(finding):
+                if Status(finding.status).alarming:
                     status = "warn" if finding.status == Status.WARN else "fail"
                     entries.append((date, status, row, finding.metric, finding.message()))
         dates = {run.session: run.record.provenance.get("date") or "" for run in row.runs}

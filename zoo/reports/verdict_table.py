@@ -119,7 +119,7 @@ def _row(c: RowComparison, site_url: str | None) -> str:
 
 
 def _finding_line(c: RowComparison, f: Finding, site_url: str | None) -> str:
-    status = f.status.upper() if Status(f.status).fails or f.status == Status.WARN else ""
+    status = f.status.upper() if Status(f.status).alarming else ""
     metric = f.metric.replace("_", " ") + (f" **{status}**" if status else "")
     p = "" if f.p_value is None else f"{f.p_value:.2g}"
     return (f"| {_row(c, site_url)} | {metric} | {human(f.measured, f.metric)} | {human(f.baseline, f.metric)} | "

@@ -22,8 +22,7 @@ from zoo.runs.jobs import JobSettings, checkpoint_path, read_seed_result, seed_r
 from zoo.runs.plan import Plan
 from zoo.runs.runner import pair_record
 from zoo.verdicts.baselines import BaselineStore, Verdict
-from zoo.verdicts.gates import LOUD
-from zoo.verdicts.status import RowStatus
+from zoo.verdicts.status import RowStatus, Status
 
 
 @dataclass
@@ -144,7 +143,7 @@ def report(gathered: Gathered, out: Path, log: Callable[[str], None] = print) ->
         log(outcome.line())
         if outcome.verdict:
             for finding in outcome.verdict.findings:
-                if finding.status in LOUD:
+                if Status(finding.status).loud:
                     log(f"  {finding.status.upper()} {finding.message()}")
     if gathered.bootstrap:
         log(f"BOOTSTRAP: the baselines hold no record of this tier on this device, so nothing above was gated. "

@@ -228,7 +228,8 @@ def run_seed(pair: Pair, tier: str, seed: int, session: Session, checkpoint: Pat
         else:
             model, report = train_seed(pair, tier, seed, session, checkpoint)
     except TrainingDiverged as err:  # named here: the engine knows the epoch, not the row
-        raise TrainingDiverged(err.loss, err.epoch, err.stage, pair.id, seed) from None
+        err.row, err.seed = pair.id, seed
+        raise
     gmacs, unsupported = count_gmacs(model, session.dataset(pair.dataset).input_shape)
     costs = {"params": count_params(model), "gmacs": round(gmacs, 9), "unsupported_ops": unsupported,
              "peak_memory_mib": peak_memory_mib(device)}

@@ -261,9 +261,12 @@ class TrainingDiverged(FloatingPointError):
     """The training loss became non-finite: a result (the row fails, naming where), not a crash. The runner adds
     the row and seed."""
 
-    def __init__(self, loss: float, epoch: int, stage: str, row: str = "?", seed: int | None = None):
-        self.loss, self.epoch, self.stage, self.row, self.seed = loss, epoch, stage, row, seed
-        super().__init__(self.verdict())
+    def __init__(self, loss: float, epoch: int, stage: str):
+        self.loss, self.epoch, self.stage, self.row, self.seed = loss, epoch, stage, "?", None
+        super().__init__()
+
+    def __str__(self) -> str:
+        return self.verdict()
 
     def verdict(self) -> str:
         return (f"DIVERGED {self.row}: seed {self.seed}, epoch {self.epoch} ({self.stage}): the training loss became "

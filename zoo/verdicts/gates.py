@@ -64,10 +64,6 @@ from zoo.verdicts.stats import POWER, Pool, detectable_drop, mean_std, robust_po
 from zoo.verdicts.status import Status
 from zoo.verdicts.thresholds import DEFAULT_CONFIG, Setting, ThresholdConfig, Thresholds
 
-FAILING = tuple(s for s in Status if s.fails)
-LOUD = tuple(s for s in Status if s.loud)
-"""Statuses shown in the test output and the session summary although the row passes."""
-
 
 @dataclass
 class Finding:

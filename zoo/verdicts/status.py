@@ -39,6 +39,11 @@ class Status(_Ordered, StrEnum):
         return self in (Status.REGRESSED, Status.CHANGED, Status.INVALID)
 
     @property
+    def alarming(self) -> bool:
+        """Fails, or warns: what the regressions page and the PR comment mark."""
+        return self.fails or self is Status.WARN
+
+    @property
     def loud(self) -> bool:
         """Shown in the test output and the session summary although the row passes."""
         return self in (Status.WARN, Status.IMPROVED, Status.NOT_GATED)
