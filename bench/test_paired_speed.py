@@ -1,11 +1,2 @@
-"""This tree timed against --speed-base REF, block by block, in pairs (zoo.paired): judged on any machine."""
-import pytest
-
-from zoo.harness.plugin import skip_under_xdist
-
-pytestmark = pytest.mark.paired
-
-
-def test_paired_speed(paired_block, paired_ab, bench):
-    skip_under_xdist()
-    bench.finish(paired_ab[paired_block])
+"""This tree timed against --speed-base REF, block by block, in pairs (zoo.suite.paired_speed)."""
+from zoo.suite.paired_speed import test_paired_speed as test_paired_speed

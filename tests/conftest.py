@@ -15,7 +15,7 @@ def _data_root() -> Path:
     beside = Path(__file__).resolve().parents[2] / "shared" / "data"
     if beside.is_dir():
         return beside
-    from zoo.training.data import default_cache_dir
+    from zoo.records.results import default_cache_dir
 
     return default_cache_dir() / "downloads"
 

@@ -7,35 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.harness.plugin import parse_seeds, resolve_device
-
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.mark.parametrize("text", ["0", "-1", ",", "3,", "0,0,0", "1,-2", "1.5", "", "a"])
-def test_bad_seeds_are_usage_errors(text):
-    with pytest.raises(pytest.UsageError, match="--seeds"):
-        parse_seeds(text, 3)
-
-
-def test_good_seeds():
-    assert parse_seeds(None, 3) == [0, 1, 2]
-    assert parse_seeds("2", 3) == [0, 1]
-    assert parse_seeds("0,4, 7", 3) == [0, 4, 7]
-
-
-@pytest.mark.parametrize("text", ["tpu", "mps", "cuda:x", "gpu", "cuda:"])
-def test_unsupported_devices_name_the_choices(text):
-    with pytest.raises(pytest.UsageError, match="auto, cpu, cuda, cuda:N"):
-        resolve_device(text)
-
-
-def test_cuda_without_cuda_is_a_usage_error(monkeypatch):
-    import torch
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for text in ("cuda", "cuda:0"):
-        with pytest.raises(pytest.UsageError, match="0 CUDA device"):
-            resolve_device(text)
 
 
 def _bench(*args, env=None, tmp_path):

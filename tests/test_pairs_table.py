@@ -136,9 +136,9 @@ def test_every_committed_baseline_belongs_to_a_benchmark():
 
 def test_every_committed_baseline_matches_the_current_recipe():
     """A recipe change must re-record its baselines in the same commit: CI would refuse them as incompatible."""
-    from bench.test_engine_speed import CASES as ENGINE_ROWS
-    from bench.test_loader_speedup import CASES as LOADER_ROWS
     from zoo.runs.runner import recipe_hash, timing_recipe_hash
+    from zoo.suite.engine_speed import CASES as ENGINE_ROWS
+    from zoo.suite.loader_speedup import CASES as LOADER_ROWS
 
     for path in (REPO / "baselines").rglob("*.json"):
         record = load_record(path)

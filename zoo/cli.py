@@ -1,5 +1,6 @@
 """The `kdbench` command: history, comparison, promotion, leaderboards, trends, analysis and export.
 
+    kdbench init [DIR]                     make DIR a kdbench project: settings, example rows, bench/, CI workflow
     kdbench rows [PATTERN ...]             the rows: ids, tiers, teachers, markers, opt-in options
     kdbench history [PAIR]                 sessions (or one row's runs) and the drift found over them
     kdbench history --rebuild              make the history store anew from the JSON records
@@ -30,35 +31,29 @@ import statistics
 import sys
 from pathlib import Path
 
-from zoo.catalog.pairs import UnknownPairError
-from zoo.paired.session import PairedRunError
-from zoo.records.history import History, HistoryInputError, default_path
-from zoo.records.io import CorruptFileError, write_json
+from zoo.errors import KdbenchInputError
+from zoo.project.settings import Settings, add_arguments
+from zoo.records.history import History, default_path
+from zoo.records.io import write_json
 from zoo.records.record import Record
-from zoo.records.results import project_root
 from zoo.records.store import RecordStore
 
 # The verdict, report and training modules (scipy, pandas, torch) are imported by the commands that use them, so
 # that `kdbench --help` and a usage error answer at once.
 
 
-def default_baselines() -> Path:
-    """The project's baselines/ (see zoo.records.results.project_root)."""
-    return project_root() / "baselines"
-
-
-class UsageError(ValueError):
+class UsageError(KdbenchInputError, ValueError):
     """A bad argument; the message says which and what would work."""
 
 
 WRITE_REPORTS = "allow --out inside the committed reports/ (regenerating them on purpose)"
 
 
-def output_folder(out: str, write_reports: bool) -> Path:
+def output_folder(args, out: str) -> Path:
     """`--out`, refused inside the committed reports/ unless `--write-reports` says that is meant: they are
     generated from the committed baselines only (tests/test_reports.py regenerates them), never from a session."""
-    path, committed = Path(out).resolve(), (project_root() / "reports").resolve()
-    if path.is_relative_to(committed) and not write_reports:
+    path, committed = Path(out).resolve(), (args.settings.project / "reports").resolve()
+    if path.is_relative_to(committed) and not args.write_reports:
         raise UsageError(f"--out {out} is inside the committed {committed}: pass --write-reports to regenerate them "
                          f"on purpose (from --from baselines; review with `git diff -- reports`), or choose another "
                          f"--out (default results/reports)")
@@ -127,7 +122,7 @@ def cmd_history(args, history: History) -> int:
                    "tier": r["tiers"], "machine": r["machines"], "records": r["records"],
                    "busy timings": r["busy"]} for r in rows], args.format))
     print()
-    print(drift_report(history, args.format, default_baselines() if args.baselines is None else Path(args.baselines)))
+    print(drift_report(history, args.format, args.settings.baselines_dir))
     return 0
 
 
@@ -149,7 +144,7 @@ def _row_history(args, history: History) -> int:
                      "train img/s": mean_sd_text(m.get("train_images_per_s") or [], 0)})
     print(_table(rows, args.format))
     print()
-    print(drift_report(history, args.format, default_baselines() if args.baselines is None else Path(args.baselines),
+    print(drift_report(history, args.format, args.settings.baselines_dir,
                        only=args.pair))
     return 0
 
@@ -171,14 +166,13 @@ def cmd_compare(args, history: History) -> int:
     from zoo.reports.verdict_table import change, markdown_report, number, public
     from zoo.verdicts.baselines import compare_sets
     from zoo.verdicts.status import RowStatus, Status
-    from zoo.verdicts.thresholds import load_thresholds
 
-    baselines = Path(args.baselines or default_baselines())
+    baselines = args.settings.baselines_dir
     runs, a_label = run_set(args.a, history, baselines)
     bases, b_label = run_set(args.b, history, baselines)
     if not runs:
         raise UsageError(f"{a_label} holds no record")
-    results = compare_sets(runs, bases, b_label, load_thresholds(project_root()))
+    results = compare_sets(runs, bases, b_label, args.settings.thresholds)
     counts = {s.value: sum(c.status == s for c in results) for s in RowStatus}
     if args.format == "markdown":
         links = dict(link.split("=", 1) for link in args.link)
@@ -215,7 +209,7 @@ def cmd_promote(args, history: History) -> int:
     from zoo.reports.leaderboard import write_leaderboards
     from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore
 
-    baselines = Path(args.baselines or default_baselines())
+    baselines = args.settings.baselines_dir
     records, label = run_set(args.run, history, baselines)
     if not records:
         raise UsageError(f"{label} holds no record to promote")
@@ -230,8 +224,8 @@ def cmd_promote(args, history: History) -> int:
                for record, old in replaced for metric in record.metrics]
     print(f"promoted {len(records)} records of {label} to {baselines} (reason: {args.reason})")
     print(_table(changes, args.format))
-    if baselines.resolve() == default_baselines().resolve():
-        written, _ = write_leaderboards(baselines, project_root() / "reports")
+    if baselines.resolve() == (args.settings.project / "baselines").resolve():
+        written, _ = write_leaderboards(baselines, args.settings.project / "reports")
         print(f"regenerated {len(written)} committed reports; review with `git diff -- baselines reports`")
     return 0
 
@@ -248,9 +242,9 @@ def cmd_leaderboard(args, history: History) -> int:
     from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 
     source = Path(args.source) if args.source else history.path
-    baselines = Path(args.baselines or default_baselines())
+    baselines = args.settings.baselines_dir
     try:
-        written, skipped = write_leaderboards(source, output_folder(args.out, args.write_reports), args.tier,
+        written, skipped = write_leaderboards(source, output_folder(args, args.out), args.tier,
                                               baselines)
     except LeaderboardSourceError as err:
         raise UsageError(str(err)) from err
@@ -264,8 +258,8 @@ def cmd_leaderboard(args, history: History) -> int:
 def cmd_trend(args, history: History) -> int:
     from zoo.reports.trend import write_trends
 
-    baselines = Path(args.baselines or default_baselines())
-    written = write_trends(history, output_folder(args.out, args.write_reports), baselines if baselines.is_dir() else None)
+    baselines = args.settings.baselines_dir
+    written = write_trends(history, output_folder(args, args.out), baselines if baselines.is_dir() else None)
     if not written:
         raise UsageError(f"{history.path} holds no run with a gated accuracy to plot")
     for path in written:
@@ -276,7 +270,7 @@ def cmd_trend(args, history: History) -> int:
 def cmd_export(args, history: History) -> int:
     from zoo.records.bencher import to_bmf
 
-    baselines = Path(args.baselines or default_baselines())
+    baselines = args.settings.baselines_dir
     records, label = run_set(args.run, history, baselines)
     if args.to != "bencher":
         return export_to_tracker(args, records, label, baselines)
@@ -293,12 +287,11 @@ def export_to_tracker(args, records: list[Record], label: str, baselines: Path) 
     """One MLflow or TensorBoard run per (row, seed) of the run set, tagged with the gate's verdict."""
     from zoo.reports.trackers import seed_runs, to_mlflow, to_tensorboard
     from zoo.verdicts.baselines import compare_sets
-    from zoo.verdicts.thresholds import load_thresholds
 
     if not records:
         raise UsageError(f"{label} holds no record to export")
     bases = records_in(baselines) if baselines.is_dir() else []
-    verdicts = {c.record.key: c.status for c in compare_sets(records, bases, "baselines", load_thresholds(project_root()))}
+    verdicts = {c.record.key: c.status for c in compare_sets(records, bases, "baselines", args.settings.thresholds)}
     runs = [run for record in records for run in seed_runs(record, verdicts[record.key])]
     if args.to == "mlflow":
         written, skipped = to_mlflow(runs, args.tracking_uri, args.experiment)
@@ -313,7 +306,7 @@ def export_to_tracker(args, records: list[Record], label: str, baselines: Path) 
 def cmd_site(args, history: History) -> int:
     from zoo.reports.site import build_site
 
-    pages = build_site(history, Path(args.baselines or default_baselines()), Path(args.out))
+    pages = build_site(history, args.settings.baselines_dir, Path(args.out))
     print(f"{len(pages)} pages written to {args.out}; open {Path(args.out) / 'index.html'}")
     return 0
 
@@ -328,7 +321,7 @@ def cmd_evidence(args, history: History) -> int:
         for run in sorted(Path(args.sets[0]).glob("*/*/*")):
             runs.setdefault((run.parent.parent.name, run.parent.name), []).append(records_in(run))
         return _emit(paired_report(runs), args.out)
-    baselines = Path(args.baselines or default_baselines())
+    baselines = args.settings.baselines_dir
     base, _ = run_set("baselines", history, baselines)
     if args.kind == "aa":
         runs = {name: run_set(name, history, baselines)[0] for name in args.sets}
@@ -361,7 +354,7 @@ def cmd_analyze(args, history: History) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise UsageError(f"--results {root} is not a folder; point it at the results root or one session's folder")
-    path, left_out = write_analysis(root, output_folder(args.out, args.write_reports), args.tier, args.device,
+    path, left_out = write_analysis(root, output_folder(args, args.out), args.tier, args.device,
                                     args.pair or None)
     for line in left_out:
         print(f"left out: {line}", file=sys.stderr)
@@ -388,7 +381,7 @@ def cmd_rows(args, history: History) -> int:
 
     from zoo.catalog.pairs import OPT_IN_MARKERS, PAIRS
 
-    chosen = [p for p in PAIRS if (args.tier is None or args.tier in p.recipes)
+    chosen = [p for p in PAIRS if args.settings.rows.selects(p) and (args.tier is None or args.tier in p.recipes)
               and (not args.patterns or any(fnmatch.fnmatchcase(p.id, pattern) for pattern in args.patterns))]
     if not chosen:
         raise UsageError(f"no row matches {' '.join(args.patterns) or 'the tier'}"
@@ -403,15 +396,28 @@ def cmd_rows(args, history: History) -> int:
     return 0
 
 
+def cmd_init(args, history: History) -> int:
+    from zoo.project.scaffold import init_project
+
+    print(init_project(Path(args.folder), args.name).describe())
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=None, help="history store (default $KDBENCH_HISTORY, else results/history.sqlite)")
-    common.add_argument("--baselines", default=None, help="baselines folder (default: the repository's baselines/)")
+    add_arguments(common, ("baselines_dir",))
     common.add_argument("--format", choices=("terminal", "markdown", "json", "csv"), default="terminal",
                         help="table format (compare --format markdown: the pull-request comment)")
     top = argparse.ArgumentParser(prog="kdbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    i = sub.add_parser("init", help="make a folder a kdbench project: [tool.kdbench] settings, an example row module, "
+                                    "bench/, baselines/ and a CI workflow with the PR comment (existing files kept)")
+    i.add_argument("folder", nargs="?", default=".", help="the project folder (default: the current one)")
+    i.add_argument("--name", default=None, help="row-id prefix of the example rows (default: from the folder's name)")
+    i.set_defaults(handler=cmd_init)
 
     r = sub.add_parser("rows", parents=[common], help="the rows: ids, tiers, teachers, markers and opt-in options")
     r.add_argument("patterns", nargs="*", metavar="PATTERN", help="row ids or shell patterns (default: every row)")
@@ -490,34 +496,29 @@ def parser() -> argparse.ArgumentParser:
     from zoo.paired.command import add_parser as add_speed_parser
     from zoo.runs.commands import add_parsers
 
-    add_parsers(sub, common, default_baselines)
+    add_parsers(sub, common)
     add_speed_parser(sub, common)
     return top
-
-
-ROW_COMMANDS = ("rows", "run", "launch", "gather")
-"""The commands that read the row catalogue: rows of installed packages and project modules join it first."""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "results", None) is None and args.command == "history":
         args.results = ["results"]
-    history = History(args.db or default_path())
+    history = History(getattr(args, "db", None) or default_path())
     try:
-        if args.command in ROW_COMMANDS:
-            from zoo.catalog.row_sources import load_row_sources
-
-            load_row_sources(project_root())
+        if args.command != "init":  # init makes the project the settings are read from
+            args.settings = Settings.build(args)
         return args.handler(args, history)
-    except (UsageError, HistoryInputError, CorruptFileError, ValueError, UnknownPairError, ModuleNotFoundError,
-            PairedRunError) as err:
+    except KdbenchInputError as err:  # a usage error or bad input, each naming what to change; a bug is a traceback
         print(f"kdbench {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # an optional extra (kdbench[mlflow], [site], [slurm]) that is not installed
+        print(f"kdbench {args.command}: error: {err}; install the extra that provides it (README)", file=sys.stderr)
         return 2
     except FloatingPointError as err:  # zoo.training.engine.TrainingDiverged: a result that fails, not a usage error
         print(f"kdbench {args.command}: {err}", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

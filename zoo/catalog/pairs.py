@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from zoo.catalog.recipes import Distill, ModelSpec, Recipe
 from zoo.catalog.study import StudyRef
+from zoo.errors import KdbenchInputError
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,7 @@ OPT_IN_MARKERS = {"sweep": "--sweeps", "distillers": "--distillers"}
 """Markers of rows that run only when their option is given (each too long for the default budget)."""
 
 
-class UnknownPairError(KeyError):
+class UnknownPairError(KdbenchInputError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 

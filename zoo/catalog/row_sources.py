@@ -12,36 +12,59 @@ distillers register the same way, in `zoo.training.registry`, `zoo.training.data
     # the project's own pyproject.toml (or kdbench.toml), modules found from the project folder
     [tool.kdbench]
     row_modules = ["benchmarks.rows"]
+    select_rows = ["mine-*"]   # optional: the rows this project runs (shell patterns)
+
+A project runs the rows its `select_rows` patterns match; without them, the rows its own row modules registered; a
+project without row modules (kdbench's own repository) runs every row of the catalogue.
 """
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import sys
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from zoo.catalog.pairs import PAIRS, Pair
+from zoo.errors import KdbenchInputError
 from zoo.records.results import ProjectSettingsError, project_table
 
 ENTRY_POINT_GROUP = "kdbench.rows"
 
 
-class RowSourceError(ValueError):
+class RowSourceError(KdbenchInputError, ValueError):
     """A row module named in the settings or an entry point cannot be imported; the message names which."""
 
 
-def configured_row_modules(project: Path) -> list[str]:
+@dataclass(frozen=True)
+class RowSources:
+    """The row modules a project loaded, and which rows of the catalogue it runs."""
+
+    loaded: tuple[str, ...] = ()
+    selection: tuple[str, ...] = ()
+    """Row-id patterns this project runs; () runs every row."""
+
+    def selects(self, pair: Pair) -> bool:
+        return not self.selection or any(fnmatch.fnmatchcase(pair.id, pattern) for pattern in self.selection)
+
+
+def _string_list(table: dict, key: str, path: Path | None, example: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ProjectSettingsError(f"{path}: {key} must be a list of {example}, got {value!r}")
+    return tuple(value)
+
+
+def configured_row_modules(project: Path) -> tuple[str, ...]:
     """`row_modules` of the project's kdbench settings, checked to be a list of module names."""
     table, path = project_table(project)
-    modules = table.get("row_modules", [])
-    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
-        raise ProjectSettingsError(f"{path}: row_modules must be a list of module names, such as "
-                                   f"[\"benchmarks.rows\"], got {modules!r}")
-    return modules
+    return _string_list(table, "row_modules", path, 'module names, such as ["benchmarks.rows"]')
 
 
-def load_row_sources(project: Path) -> list[str]:
+def load_row_sources(project: Path) -> RowSources:
     """Import every row module of the entry-point group and of the project's settings (once each: a module
-    registers its rows when first imported); the sources loaded, for the session header."""
+    registers its rows when first imported), and choose the rows the project runs."""
     loaded = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -50,14 +73,32 @@ def load_row_sources(project: Path) -> list[str]:
             raise RowSourceError(f"entry point {point.name} = {point.value!r} ({ENTRY_POINT_GROUP}) failed to "
                                  f"import: {type(err).__name__}: {err}") from err
         loaded.append(f"{point.value} (entry point)")
+    table, path = project_table(project)
     modules = configured_row_modules(project)
+    patterns = _string_list(table, "select_rows", path, 'row-id patterns, such as ["mine-*"]')
     if modules and str(project) not in sys.path:
         sys.path.insert(0, str(project))
+    own = []
     for name in modules:
+        own += _rows_of_module(name, project)
+        loaded.append(name)
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(pair.id, p) for pair in PAIRS)]
+    if unmatched:
+        raise ProjectSettingsError(f"{path}: select_rows {unmatched} match no row of the catalogue (`kdbench rows` lists them)")
+    return RowSources(tuple(loaded), patterns or tuple(own))
+
+
+_ROWS_OF_MODULE: dict[str, tuple[str, ...]] = {}
+
+
+def _rows_of_module(name: str, project: Path) -> tuple[str, ...]:
+    """The ids of the rows the module `name` registered when imported (it is imported once per process)."""
+    if name not in _ROWS_OF_MODULE:
+        before = {pair.id for pair in PAIRS}
         try:
             importlib.import_module(name)
         except Exception as err:
             raise RowSourceError(f"row_modules: {name!r} (from {project}) failed to import: "
                                  f"{type(err).__name__}: {err}") from err
-        loaded.append(name)
-    return loaded
+        _ROWS_OF_MODULE[name] = tuple(pair.id for pair in PAIRS if pair.id not in before)
+    return _ROWS_OF_MODULE[name]

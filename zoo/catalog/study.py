@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from zoo.errors import KdbenchInputError
 from zoo.records.results import project_root
 
 POSTER_ONLY = "poster figure (the script kept no record)"
@@ -25,7 +26,7 @@ def study_dir() -> Path:
     return Path(os.environ.get("KDBENCH_STUDY", project_root().parent / "shared" / "study"))
 
 
-class StudyRecordError(LookupError):
+class StudyRecordError(KdbenchInputError, LookupError):
     """records.csv is missing or lacks the record a pair names."""
 
 

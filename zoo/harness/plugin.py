@@ -15,21 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import torch
 
-from zoo.catalog.pairs import OPT_IN_MARKERS, Pair, pairs_for
-from zoo.catalog.row_sources import load_row_sources
+from zoo.catalog.pairs import OPT_IN_MARKERS, Pair
+from zoo.errors import KdbenchInputError
 from zoo.measure.costs import SESSION_PID_ENV
+from zoo.project.settings import Settings, add_pytest_options
 from zoo.records.history import History, HistoryInputError
 from zoo.records.record import Record
-from zoo.records.results import project_root, record_path, session_results_dir, write_record
+from zoo.records.results import record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
-from zoo.training.data import default_cache_dir
 from zoo.training.engine import TrainingDiverged, TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.verdicts.status import RowStatus, Status
-from zoo.verdicts.thresholds import ThresholdConfig, ThresholdConfigError, load_thresholds
 
 
 def _pin_gpu_for_xdist_worker() -> None:
@@ -47,16 +45,7 @@ _pin_gpu_for_xdist_worker()
 
 def pytest_addoption(parser):
     group = parser.getgroup("kdbench")
-    group.addoption("--full", action="store_true", help="run the study's own recipes (tier 'full'; GPU for CIFAR)")
-    group.addoption("--tier", choices=("quick", "full", "fast"), default=None,
-                    help="tier to run: quick (default, CPU minutes), full (= --full), fast (short GPU schedules)")
-    group.addoption("--data-root", default=os.environ.get("KDBENCH_DATA"),
-                    help="folder holding MNIST/ and the CIFAR-10 archives (env KDBENCH_DATA); "
-                         "unset: download into the cache dir")
-    group.addoption("--cache-dir", default=None, help="teachers and decoded datasets (env KDBENCH_CACHE)")
-    group.addoption("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    group.addoption("--seeds", default=None,
-                    help="seeds to run: a count N (seeds 0..N-1) or a list '0,3,5'; default: the recipe's count")
+    add_pytest_options(group)  # the session's options, declared once (zoo.project.settings), as kdbench's commands take them
     group.addoption("--update-baselines", action="store_true",
                     help="store this run's results as the baselines instead of gating on them (refused for a "
                          "failing run or fewer seeds than the row's recipe needs)")
@@ -65,9 +54,6 @@ def pytest_addoption(parser):
                          "(kept in the record)")
     group.addoption("--strict-baselines", action="store_true",
                     help="a row without a baseline fails instead of being reported NEW (on when env CI is set)")
-    group.addoption("--baselines-dir", default=None,
-                    help="baselines root (default: baselines/ of the project, the nearest folder at or above the "
-                         "current directory that holds one)")
     group.addoption("--results-dir", default=None,
                     help="results root, one folder per session (default: results/ beside the project's baselines/)")
     group.addoption("--reports-dir", default=None,
@@ -76,12 +62,6 @@ def pytest_addoption(parser):
     group.addoption("--history", default=os.environ.get("KDBENCH_HISTORY"),
                     help="history store the session's results are added to (env KDBENCH_HISTORY; default "
                          "<results-dir>/history.sqlite)")
-    group.addoption("--sweeps", action="store_true",
-                    help="also run the rows marked `sweep` (the omit-class, partial-data and alpha x T schemes of "
-                         "zoo.reports.analysis; about 25 CPU minutes in the quick tier); `-m sweep` runs only them")
-    group.addoption("--distillers", action="store_true",
-                    help="also run the rows marked `distillers` (methods other than Hinton KD, zoo.training.distill); "
-                         "`-m distillers` runs only them")
     group.addoption("--speed-base", default=None, metavar="REF",
                     help="also time this tree against the git ref REF, block by block, paired (zoo.paired): the rows "
                          "marked `paired`, judged on any machine (.ci/run: HEAD~1; a pull request: its merge-base)")
@@ -93,77 +73,40 @@ def pytest_addoption(parser):
     group.addoption("--compile", action="store_true", help="torch.compile the student")
 
 
-def skip_under_xdist() -> None:
-    """Skip the calling timing benchmark in a pytest-xdist worker: timings run serially, alone on the machine."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+SERIAL_MARKERS = ("speed", "paired")
+"""Timing benchmarks: they run serially, alone on the machine, so a pytest-xdist worker skips them."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """A timing benchmark (marked speed or paired) is skipped in a pytest-xdist worker, before its fixtures run."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and any(item.get_closest_marker(m) for m in SERIAL_MARKERS):
         pytest.skip("timing benchmarks run serially, never under xdist")
 
 
+def settings(config) -> Settings:
+    """The session's settings (zoo.project.settings), built once in pytest_configure."""
+    return config.stash[_SETTINGS]
+
+
+_SETTINGS = pytest.StashKey[Settings]()
+
+
 def tier_of(config) -> str:
-    tier = config.getoption("--tier")
-    if config.getoption("--full"):
-        if tier not in (None, "full"):
-            raise pytest.UsageError(f"--full contradicts --tier {tier}")
-        return "full"
-    return tier or "quick"
-
-
-def parse_seeds(text: str | None, default: int) -> list[int]:
-    """'3' -> [0, 1, 2]; '0,4' -> [0, 4]; None -> range(default). Anything else is a usage error."""
-    if text is None:
-        return list(range(default))
-    usage = f"--seeds takes a count >= 1 (3) or a list of distinct seeds >= 0 (0,1,2), got {text!r}"
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() for p in parts):  # rejects '', '3,', ',', '-1', '1.5'
-        raise pytest.UsageError(usage)
-    numbers = [int(p) for p in parts]
-    if len(numbers) == 1:
-        if numbers[0] < 1:
-            raise pytest.UsageError(usage)
-        return list(range(numbers[0]))
-    if len(set(numbers)) != len(numbers):
-        raise pytest.UsageError(f"{usage}: a repeated seed repeats one run and fakes a zero spread")
-    return numbers
-
-
-DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
-
-
-def resolve_device(text: str) -> torch.device:
-    """The --device choice as a torch device; a usage error names the valid choices."""
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    index = text.removeprefix("cuda").removeprefix(":")
-    if text.startswith("cuda") and (index == "" and text == "cuda" or index.isdigit()):
-        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if index and int(index) >= available or not available:
-            raise pytest.UsageError(f"--device {text}: this machine has {available} CUDA device(s); "
-                                    f"choose from {DEVICE_CHOICES} (e.g. --device cpu)")
-        return torch.device(text)
-    raise pytest.UsageError(f"--device {text!r} is not supported; choose from {DEVICE_CHOICES}")
+    return settings(config).tier
 
 
 def project_dir(config) -> Path:
-    """The benchmark project this session runs in (zoo.records.results.project_root from where pytest started)."""
-    return project_root(config.invocation_params.dir)
+    """The benchmark project this session runs in (the nearest folder at or above pytest's start holding baselines/)."""
+    return settings(config).project
 
 
 def baselines_dir(config) -> Path:
-    return Path(config.getoption("--baselines-dir") or project_dir(config) / "baselines")
+    return settings(config).baselines_dir
 
 
 def results_dir(config) -> Path:
     return Path(config.getoption("--results-dir") or project_dir(config) / "results")
-
-
-def thresholds(config) -> ThresholdConfig:
-    """The project's threshold settings (zoo.verdicts.thresholds); a bad one is a usage error naming its key."""
-    try:
-        return load_thresholds(project_dir(config))
-    except ThresholdConfigError as err:
-        raise pytest.UsageError(str(err)) from err
 
 
 def reports_dir(config) -> Path:
@@ -198,7 +141,7 @@ class Bench:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
     def seeds(self, pair: Pair) -> list[int]:
-        return parse_seeds(self.config.getoption("--seeds"), pair.recipes[self.tier].seeds)
+        return settings(self.config).seeds_for(pair.recipes[self.tier].seeds)
 
     def finish(self, record: Record, remeasure: Callable[[], Record] | None = None, min_seeds: int = 0) -> Verdict:
         """Write the record, judge it against its baseline (or store it), and fail/skip the calling test.
@@ -249,14 +192,11 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(_RowReports(config), "kdbench-row-reports")
     os.environ.setdefault(SESSION_PID_ENV, str(os.getpid()))  # xdist workers inherit it: siblings are not load
-    tier_of(config)
-    thresholds(config)
-    try:  # rows of installed packages and of the project's row modules join the catalogue before collection
-        load_row_sources(project_dir(config))
-    except ValueError as err:
+    try:  # the rows of installed packages and of the project's row modules join the catalogue before collection
+        config.stash[_SETTINGS] = built = Settings.build(config, config.invocation_params.dir)
+        built.torch_device()
+    except KdbenchInputError as err:
         raise pytest.UsageError(str(err)) from err
-    parse_seeds(config.getoption("--seeds"), 1)
-    resolve_device(config.getoption("--device"))
     _check_speed_base(config)
     reason = config.getoption("--baseline-reason")
     if reason is not None and (not reason.strip() or not config.getoption("--update-baselines")):
@@ -293,7 +233,7 @@ _ROW_PROPERTY = ("kdbench", "row")
 def pytest_generate_tests(metafunc):
     if "pair" in metafunc.fixturenames:
         tier = tier_of(metafunc.config)
-        params = [pytest.param(p, id=p.id, marks=_marks(p, tier)) for p in pairs_for(tier)]
+        params = [pytest.param(p, id=p.id, marks=_marks(p, tier)) for p in settings(metafunc.config).pairs()]
         metafunc.parametrize("pair", params)
     if "paired_block" in metafunc.fixturenames:
         from zoo.paired.names import DEFAULT_BLOCKS
@@ -302,7 +242,7 @@ def pytest_generate_tests(metafunc):
     if "model_case" in metafunc.fixturenames:
         tier = tier_of(metafunc.config)
         cases: dict[tuple, list[Pair]] = {}
-        for p in pairs_for(tier):
+        for p in settings(metafunc.config).pairs():
             cases.setdefault((p.dataset, p.student), []).append(p)
         params = []
         for case, rows in cases.items():  # a model case carries the markers all of its rows share
@@ -393,16 +333,14 @@ def _marks(pair: Pair, tier: str) -> list:
 @pytest.fixture(scope="session")
 def bench(request) -> Bench:
     config = request.config
-    tier = tier_of(config)
-    cache = Path(config.getoption("--cache-dir") or default_cache_dir())
-    data_root = config.getoption("--data-root")
-    opts = TrainOptions(device=resolve_device(config.getoption("--device")), amp=config.getoption("--amp"),
+    given = settings(config)
+    opts = TrainOptions(device=given.torch_device(), amp=config.getoption("--amp"),
                         channels_last=config.getoption("--channels-last"), compile=config.getoption("--compile"),
                         log=_live_log(config))
-    results = session_results_dir(results_dir(config), tier)
-    session = Session(Path(data_root) if data_root else None, cache, opts, outputs_dir=results)
-    config.stash[_BENCH] = instance = Bench(config, tier, session, BaselineStore(baselines_dir(config), thresholds(config)),
-                                            results)
+    results = session_results_dir(results_dir(config), given.tier)
+    session = Session(given.data_root, given.cache_dir, opts, outputs_dir=results)
+    config.stash[_BENCH] = instance = Bench(config, given.tier, session,
+                                            BaselineStore(given.baselines_dir, given.thresholds), results)
     return instance
 
 
@@ -417,13 +355,12 @@ def paired_ab(request, bench) -> dict:
 
     from zoo.paired.ab import ABRequest, run_ab
 
-    skip_under_xdist()
     config = request.config
     blocks = [item.callspec.params["paired_block"] for item in request.session.items
               if "paired_block" in getattr(getattr(item, "callspec", None), "params", {})]
     ab = ABRequest(project=project_dir(config), base_ref=config.getoption("--speed-base"),
                    base_python=config.getoption("--speed-base-python"), blocks=tuple(blocks))
-    records = run_ab(ab, thresholds(config), sys.executable, bench.session.cache_dir, log=bench.session.opts.log)
+    records = run_ab(ab, settings(config).thresholds, sys.executable, bench.session.cache_dir, log=bench.session.opts.log)
     return {record.summary["block"]: record for record in records}
 
 

@@ -31,16 +31,12 @@ def add_parser(sub, common) -> None:
 
 def cmd_speed(args, history) -> int:
     from zoo.paired.ab import ABRequest, run_ab
-    from zoo.records.results import project_root
-    from zoo.training.data import default_cache_dir
-    from zoo.verdicts.thresholds import load_thresholds
 
-    project = project_root()
-    config = load_thresholds(project)
+    project, config = args.settings.project, args.settings.thresholds
     request = ABRequest(project=project, base_ref=args.base, candidate_ref=args.candidate,
                         base_python=args.base_python, candidate_python=args.candidate_python,
                         blocks=tuple(args.blocks) or DEFAULT_BLOCKS, tier=args.tier)
-    records = run_ab(request, config, sys.executable, default_cache_dir(), log=lambda line: print(line, flush=True))
+    records = run_ab(request, config, sys.executable, args.settings.cache_dir, log=lambda line: print(line, flush=True))
     verdicts = judge_and_store(records, Path(args.results or project / "results"), config)
     print(speed_table(verdicts))
     history.ingest(Path(args.results or project / "results"))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.errors import KdbenchInputError
+
 KINDS = ("train", "infer", "data")
 STAGES = ("train", "hint")
 
 
-class BlockError(ValueError):
+class BlockError(KdbenchInputError, ValueError):
     """A block name that names no block this tree can build; the message says what exists."""
 
 

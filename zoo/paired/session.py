@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from zoo.errors import KdbenchInputError
 from zoo.verdicts.paired import PairedSpeed
 
 EXTEND = 4
 CALIBRATION_S = 0.05  # a calibration call runs steps until it lasts at least this long
 
 
-class PairedRunError(RuntimeError):
+class PairedRunError(KdbenchInputError, RuntimeError):
     """The A/B cannot run as asked (a side that cannot start, two sides that are one, a ref git does not know);
     the message says which side and what to do."""
 

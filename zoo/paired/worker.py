@@ -53,7 +53,8 @@ def serve(requests, reply) -> None:
     import torch
 
     from zoo.paired.blocks import BlockError, build_block
-    from zoo.training.data import default_cache_dir, load_dataset
+    from zoo.records.results import default_cache_dir
+    from zoo.training.data import load_dataset
     from zoo.training.engine import TrainOptions
 
     data_root = Path(os.environ["KDBENCH_DATA"]) if os.environ.get("KDBENCH_DATA") else None

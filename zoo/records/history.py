@@ -19,6 +19,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from zoo.errors import KdbenchInputError
 from zoo.records.io import sha256_file
 from zoo.records.record import Record
 from zoo.records.results import machine_fingerprint, project_root
@@ -44,7 +45,7 @@ CREATE INDEX IF NOT EXISTS runs_by_row ON runs (tier, dataset, device, bench_id,
 """
 
 
-class HistoryInputError(ValueError):
+class HistoryInputError(KdbenchInputError, ValueError):
     """A record could not be ingested (corrupt, half-written, another schema); nothing was changed."""
 
 

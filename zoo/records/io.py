@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zoo.errors import KdbenchInputError
 
-class CorruptFileError(ValueError):
+
+class CorruptFileError(KdbenchInputError, ValueError):
     """A stored file exists but cannot be parsed; the message names the file and what to do."""
 
 

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.errors import KdbenchInputError
 from zoo.records.io import CorruptFileError
 
 SCHEMA = 2
@@ -26,7 +27,7 @@ class RecordError(CorruptFileError):
     """A file that is not a readable kdbench record; the message names it and says what to do."""
 
 
-class IncompatibleBaselineError(ValueError):
+class IncompatibleBaselineError(KdbenchInputError, ValueError):
     """A record of another schema, or a baseline that measured something else than the run compared with it;
     the message says why and how to fix it."""
 

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo.errors import KdbenchInputError
 from zoo.records.io import read_json, write_json
 from zoo.records.record import Record
 
@@ -28,7 +29,16 @@ def project_root(start: Path | None = None) -> Path:
     return next((folder for folder in (start, *start.parents) if (folder / "baselines").is_dir()), start)
 
 
-class ProjectSettingsError(ValueError):
+def default_cache_dir() -> Path:
+    """KDBENCH_CACHE, else the user cache dir (teachers and decoded datasets live here)."""
+    if env := os.environ.get("KDBENCH_CACHE"):
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("kdbench"))
+
+
+class ProjectSettingsError(KdbenchInputError, ValueError):
     """A bad kdbench setting in the project's kdbench.toml or pyproject.toml; the message names the file and key."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from zoo.errors import KdbenchInputError
 from zoo.records.record import Record
 from zoo.records.results import load_record, record_path
 
@@ -19,7 +20,7 @@ RowKey = tuple[str, str, str, str]
 """(tier, dataset, device, row id): where a row's record lives, and what 'the same row' means."""
 
 
-class RecordFolderError(ValueError):
+class RecordFolderError(KdbenchInputError, ValueError):
     """A records folder holds damaged or foreign-schema records; the message names each file and the fix."""
 
 

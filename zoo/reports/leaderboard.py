@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.catalog.pairs import PAIRS, control_of
+from zoo.errors import KdbenchInputError
 from zoo.records.history import History
 from zoo.records.io import write_text
 from zoo.records.record import Record
@@ -22,7 +23,7 @@ from zoo.verdicts.gates import row_pool, seed_spreads
 from zoo.verdicts.stats import mean_std, minimum_detectable_effect, pooled_std, welch
 
 
-class LeaderboardSourceError(ValueError):
+class LeaderboardSourceError(KdbenchInputError, ValueError):
     """The source folder is missing or holds no readable record: there is nothing to rank."""
 
 

@@ -18,15 +18,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo.catalog.pairs import OPT_IN_MARKERS, pairs_for
+from zoo.catalog.pairs import OPT_IN_MARKERS
+from zoo.project.settings import SettingsError, add_arguments
 
 if TYPE_CHECKING:  # the commands' work imports torch and scipy; their parsers (kdbench --help) do not
+    from zoo.project.settings import Settings
     from zoo.records.history import History
     from zoo.runs.jobs import JobSettings
     from zoo.verdicts.baselines import BaselineStore
 
 
-def add_parsers(sub, common, default_baselines) -> None:
+def add_parsers(sub, common) -> None:
     jobs = argparse_parent()
     r = sub.add_parser("run", parents=[common, jobs], help="one (row, seed, tier) job into a results folder (resumable)")
     r.add_argument("row", nargs="?", help="row id, e.g. mnist-mlp800-kd-lr0.01")
@@ -38,12 +40,10 @@ def add_parsers(sub, common, default_baselines) -> None:
                         help="plan rows x seeds (seed counts from power) and run them here or submit them to Slurm")
     la.add_argument("patterns", nargs="*", metavar="PATTERN", help="row ids or shell patterns (default: every row "
                     "of the tier but the opt-in sweep and distiller rows)")
-    la.add_argument("--sweeps", action="store_true", help="also the rows marked sweep (as pytest bench/ --sweeps)")
-    la.add_argument("--distillers", action="store_true", help="also the rows marked distillers (as --distillers)")
+    add_arguments(la, ("seeds", "sweeps", "distillers"))
     la.add_argument("--executor", choices=("local", "slurm"), default="local")
     la.add_argument("--slots", type=int, default=None,
                     help="local: jobs at once (default: the GPUs, else 1 per 2 CPU cores)")
-    la.add_argument("--seeds", default=None, help="every row runs these seeds: a count N or a list 0,3 (default: power)")
     la.add_argument("--max-seeds", type=int, default=None, help="cap the power-planned seed count of a row")
     la.add_argument("--budget", type=float, default=None, metavar="HOURS",
                     help="device-hours the plan may cost (default: [tool.kdbench.launch] budget_hours, 24); "
@@ -59,99 +59,81 @@ def add_parsers(sub, common, default_baselines) -> None:
                     help="with the gather: a device without baselines is recorded and reported, not failed")
     la.add_argument("--no-strict", action="store_true", help="with the gather: a row without a baseline is NEW, not a failure")
     la.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    la.set_defaults(handler=cmd_launch, default_baselines=default_baselines)
+    la.set_defaults(handler=cmd_launch)
 
     g = sub.add_parser("gather", parents=[common, jobs], help="judge every complete row of a launch's folder")
     g.add_argument("--bootstrap", action="store_true",
                    help="a device without baselines: record and report (how to promote) instead of failing")
     g.add_argument("--no-strict", action="store_true", help="a row without a baseline is NEW, not a failure")
-    g.set_defaults(handler=cmd_gather, default_baselines=default_baselines)
+    g.set_defaults(handler=cmd_gather)
 
 
 def argparse_parent():
+    """The options every job command takes: the session's own (zoo.project.settings), and the job's folder and threads."""
     import argparse
 
     jobs = argparse.ArgumentParser(add_help=False)
-    jobs.add_argument("--tier", default="full", choices=("quick", "full", "fast"))
+    add_arguments(jobs, ("tier", "full", "device", "data_root", "cache_dir"))
     jobs.add_argument("--out", required=True, help="the launch's results folder (shared storage on a cluster)")
-    jobs.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
-    jobs.add_argument("--data-root", default=os.environ.get("KDBENCH_DATA"), help="datasets (env KDBENCH_DATA)")
     jobs.add_argument("--threads", type=int, default=None,
                       help="torch CPU threads per job (default: torch's; on a CPU, results differ with it)")
-    jobs.add_argument("--cache-dir", default=os.environ.get("KDBENCH_CACHE"),
-                      help="teacher cache; on a cluster a folder every node shares (env KDBENCH_CACHE)")
     return jobs
 
 
 def settings_of(args, runs_here: bool = False) -> JobSettings:
-    """The job settings the options name; `runs_here`: the jobs run on this machine, whose device must exist."""
-    import torch
-
+    """The job settings of the command's settings; `runs_here`: the jobs run on this machine, whose device must
+    exist. A job's GPU is the one Slurm or the local executor gives it, so jobs name no GPU index."""
     from zoo.runs.jobs import JobSettings
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"--device {args.device!r}: choose auto, cpu or cuda (a job's GPU is the one Slurm or "
-                         f"the local executor gives it)")
-    if runs_here and device == "cuda" and not torch.cuda.is_available():
-        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
-        raise ValueError(f"--device cuda: {why} on this machine; use --device cpu (or auto), or submit the jobs to "
-                         f"GPU nodes with --executor slurm")
-    baselines = getattr(args, "baselines", None)
-    return JobSettings(Path(args.out).resolve(), Path(args.data_root).resolve() if args.data_root else None,
-                       Path(args.cache_dir).resolve() if args.cache_dir else None, device,
-                       Path(baselines).resolve() if baselines else None, args.threads)
+    settings = args.settings
+    if ":" in settings.device:
+        raise SettingsError(f"--device {settings.device}: a job's GPU is the one Slurm or the local executor gives it; "
+                            f"use --device cuda")
+    device = settings.torch_device().type if runs_here or settings.device == "auto" else settings.device
+    return JobSettings(Path(args.out).resolve(), settings.data_root.resolve() if settings.data_root else None,
+                       settings.cache_dir.resolve(), device, settings.baselines_dir.resolve(), args.threads)
 
 
 def cmd_run(args, history: History) -> int:
     from zoo.runs.jobs import Job, run_job
 
     if bool(args.row) == bool(args.bench):
-        raise ValueError("kdbench run takes a ROW (with --seed) or --bench FILE, not both or neither")
-    print(run_job(Job(args.tier, args.row or "", args.seed, args.bench), settings_of(args, runs_here=True)),
+        raise SettingsError("kdbench run takes a ROW (with --seed) or --bench FILE, not both or neither")
+    print(run_job(Job(args.settings.tier, args.row or "", args.seed, args.bench), settings_of(args, runs_here=True)),
           flush=True)
     return 0
 
 
-def selected_rows(patterns: list[str], tier: str, opted_in: set[str] = frozenset()) -> list:
-    """The tier's rows matching `patterns` (all without), leaving out rows of an opt-in marker (sweep, distillers)
-    not in `opted_in`, as `pytest bench/` does."""
+def selected_rows(patterns: list[str], settings: Settings) -> list:
+    """The project's rows of the tier matching `patterns` (all without), leaving out rows of an opt-in marker
+    (sweep, distillers) whose option is off, as `pytest bench/` does."""
     from zoo.runs.plan import PlanError
 
-    rows = [p for p in pairs_for(tier) if not (set(p.markers) & set(OPT_IN_MARKERS)) - set(opted_in)]
+    rows = [p for p in settings.pairs() if not (set(p.markers) & set(OPT_IN_MARKERS)) - settings.opted_in]
     if not patterns:
         return rows
     chosen = [p for p in rows if any(fnmatch.fnmatchcase(p.id, pattern) for pattern in patterns)]
     unmatched = [pattern for pattern in patterns if not any(fnmatch.fnmatchcase(p.id, pattern) for p in rows)]
     if unmatched:
-        raise PlanError(f"no {tier!r} row matches {', '.join(unmatched)} (rows marked sweep or distillers need "
-                        f"--sweeps or --distillers)")
+        raise PlanError(f"no {settings.tier!r} row matches {', '.join(unmatched)} (rows marked sweep or distillers "
+                        f"need --sweeps or --distillers)")
     return chosen
 
 
 def cmd_launch(args, history: History) -> int:
-    import pytest
     import torch
 
-    from zoo.harness.plugin import parse_seeds
     from zoo.runs.plan import make_plan, measure_rate
     from zoo.verdicts.baselines import BaselineStore
-    from zoo.verdicts.thresholds import load_thresholds
 
     settings = settings_of(args, runs_here=args.executor == "local" and not args.dry_run)
-    store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
-    try:
-        seeds = parse_seeds(args.seeds, 1) if args.seeds else None
-    except pytest.UsageError as err:
-        raise ValueError(str(err)) from err
-    opted_in = {marker for marker, flag in (("sweep", args.sweeps), ("distillers", args.distillers)) if flag}
-    rows = selected_rows(args.patterns, args.tier, opted_in)
+    store = BaselineStore(args.settings.baselines_dir, args.settings.thresholds)
+    seeds = None if args.settings.seeds is None else args.settings.seeds_for(0)
+    rows = selected_rows(args.patterns, args.settings)
     here = settings.device == "cpu" or torch.cuda.is_available()
     measure = functools.cache(lambda: measure_rate(settings.device, settings.data_root, settings.cache_dir)) \
         if here else None
-    plan = make_plan(rows, args.tier, settings.device, store, seeds, args.max_seeds, args.timing, measure)
+    plan = make_plan(rows, args.settings.tier, settings.device, store, seeds, args.max_seeds, args.timing, measure)
     print(plan.describe(), flush=True)
     check_budget(plan, rows, store, args, measure)
     if args.dry_run:
@@ -166,7 +148,7 @@ def cmd_launch(args, history: History) -> int:
         executor = SlurmExecutor(settings, args.partition, args.timeout_min, args.cpus_per_task, gpus)
         executor.submit(plan)
         if not args.wait:
-            print(f"submitted; when the jobs are done: kdbench gather --out {settings.out} --tier {args.tier}")
+            print(f"submitted; when the jobs are done: kdbench gather --out {settings.out} --tier {args.settings.tier}")
             return 0
         wait_for_slurm(list(executor.job_ids.values()))
     else:
@@ -194,8 +176,8 @@ def check_budget(plan, rows, store: BaselineStore, args, measure) -> None:
         print(f"budget: over, run anyway (--over-budget): {problem}", flush=True)
         return
     advice = ""
-    if plan.device_hours() is not None and args.seeds is None:
-        fit = fitting_max_seeds(rows, args.tier, plan.device, store, budget, measure)
+    if plan.device_hours() is not None and args.settings.seeds is None:
+        fit = fitting_max_seeds(rows, args.settings.tier, plan.device, store, budget, measure)
         advice = (f"--max-seeds {fit} fits" if fit is not None else
                   "no --max-seeds fits: select fewer rows (PATTERN ...)") + "; "
     raise PlanError(f"refused: {problem}. {advice}raise --budget HOURS, or run it anyway with --over-budget")
@@ -215,10 +197,9 @@ def wait_for_slurm(job_ids: list[str], poll_s: float = 5.0) -> None:
 def cmd_gather(args, history: History) -> int:
     from zoo.runs.gather import gather, report
     from zoo.verdicts.baselines import BaselineStore
-    from zoo.verdicts.thresholds import load_thresholds
 
     settings = settings_of(args)
-    store = BaselineStore(Path(args.baselines or args.default_baselines()), load_thresholds(Path.cwd()))
+    store = BaselineStore(args.settings.baselines_dir, args.settings.thresholds)
     gathered = gather(settings, store, history, args.bootstrap, strict=not args.no_strict)
     report(gathered, settings.out)
     sys.stdout.flush()

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zoo.catalog.pairs import Pair, get_pair
+from zoo.errors import KdbenchInputError
 from zoo.records.io import read_json, write_json
 from zoo.records.record import Record
 from zoo.records.results import load_record, record_path
@@ -48,7 +49,7 @@ TIMING_BENCHES = ("bench/test_speed.py", "bench/test_engine_speed.py", "bench/te
 PLAN_FILE = "plan.json"
 
 
-class PlanError(ValueError):
+class PlanError(KdbenchInputError, ValueError):
     """A launch that cannot be planned; the message names the option or file."""
 
 
@@ -298,7 +299,8 @@ def measure_rate(device: str, data_root: Path | None, cache_dir: Path | None, se
     import torch
 
     from zoo.paired.blocks import build_block
-    from zoo.training.data import default_cache_dir, load_dataset
+    from zoo.records.results import default_cache_dir
+    from zoo.training.data import load_dataset
     from zoo.training.engine import TrainOptions
 
     opts = TrainOptions(device=torch.device(device), log=lambda line: None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import pickle
 import tarfile
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.errors import KdbenchInputError
 from zoo.records.io import CorruptFileError, load_tensors, save_tensors, sha256_file
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -35,7 +35,7 @@ PAD = 4  # random-crop padding of the CIFAR recipes
 CROP_VIEWS = (2 * PAD + 1) ** 2 * 2  # distinct (dy, dx, flip) augmentations of one image
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(KdbenchInputError, FileNotFoundError):
     """The dataset is not where kdbench looked; the message says which files and which option to set."""
 
 
@@ -358,10 +358,3 @@ def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch
     return torch.sort(torch.cat(picked)).values
 
 
-def default_cache_dir() -> Path:
-    """KDBENCH_CACHE, else the user cache dir (teachers and decoded datasets live here)."""
-    if env := os.environ.get("KDBENCH_CACHE"):
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("kdbench"))

@@ -5,10 +5,12 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
+from zoo.errors import KdbenchInputError
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(KdbenchInputError, KeyError):
     """Raised for a model name that no entrypoint registered."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.catalog.pairs import UnknownPairError, get_pair
+from zoo.errors import KdbenchInputError
 from zoo.records.record import SELF_CONTAINED, IncompatibleBaselineError, Record
 from zoo.records.results import load_record, write_record
 from zoo.records.store import RecordStore
@@ -54,7 +55,7 @@ def judge_self_contained(record: Record, config: ThresholdConfig = DEFAULT_CONFI
     return Verdict(verdict_status(findings), findings, record=record)
 
 
-class BaselineRefusedError(ValueError):
+class BaselineRefusedError(KdbenchInputError, ValueError):
     """--update-baselines was asked to store a run that is no fit baseline; the message says why."""
 
 

@@ -109,8 +109,8 @@ class ThresholdConfig:
 DEFAULT_CONFIG = ThresholdConfig()
 
 
-NOT_THRESHOLDS = ("row_modules",)
-"""Keys of the kdbench settings that are not thresholds: row_modules is read by zoo.catalog.row_sources."""
+NOT_THRESHOLDS = ("row_modules", "select_rows")
+"""Keys of the kdbench settings that are not thresholds: zoo.catalog.row_sources reads them."""
 
 
 def load_thresholds(project: Path) -> ThresholdConfig:

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo.errors import KdbenchInputError
 from zoo.records.io import sha256_file
 from zoo.records.logits import logits_path
 from zoo.records.record import Record
 from zoo.records.store import Listing, RecordStore
 
 
-class AnalysisInputError(ValueError):
+class AnalysisInputError(KdbenchInputError, ValueError):
     """A record or its logits file cannot be analysed; the message names the file and what to do."""
 
 
