@@ -44,25 +44,26 @@ def test_the_wheel_holds_and_imports_every_module(tmp_path):
     subprocess.run([sys.executable, "-S", "-c", check], check=True, cwd=tmp_path)
 
 
-def test_the_installed_plugin_runs_bench_outside_the_checkout(tmp_path):
-    """A virtual environment (torch and the other dependencies from this interpreter's site-packages) with
-    the wheel installed without -e; a project folder holding copies of bench/ and baselines/ only. pytest
-    finds the harness through the pytest11 entry point, and every folder resolves from the project folder."""
+def test_kdbench_init_from_the_installed_wheel_makes_a_project_that_runs_its_own_rows(tmp_path):
+    """A virtual environment (torch and the other dependencies from this interpreter's site-packages) with the
+    wheel installed without -e; `kdbench init` makes a project folder that holds no file of this checkout. pytest
+    finds the harness through the pytest11 entry point and the shipped tests (zoo.suite) through the scaffolded
+    bench/, and the project runs its own rows only."""
     wheel = build_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "bench", project / "bench", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "baselines", project / "baselines")
-    where = subprocess.run([str(python), "-c", "import zoo.harness.plugin as p; print(p.__file__)"], cwd=project,
+    project = tmp_path / "theirs"
+    subprocess.run([str(venv / "bin" / "kdbench"), "init", str(project)], check=True, capture_output=True)
+    where = subprocess.run([str(python), "-c", "import zoo.suite.rows as m; print(m.__file__)"], cwd=project,
                            capture_output=True, text=True, check=True).stdout.strip()
-    assert where.startswith(str(venv)), f"the plugin was imported from {where}, not from the installed wheel"
+    assert where.startswith(str(venv)), f"the suite was imported from {where}, not from the installed wheel"
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTHONPATH")}
-    run = subprocess.run([str(python), "-m", "pytest", "bench/", "--collect-only", "-p", "no:cacheprovider"],
+    run = subprocess.run([str(python), "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider"],
                          cwd=project, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "<Function test_pair[mnist-mlp800-lr0.01]>" in run.stdout
-    assert f"kdbench: tier quick, baselines {project / 'baselines'}" in run.stdout
-    assert not (REPO / "bench" / "baselines").exists()
+    collected = [line for line in run.stdout.splitlines() if "::" in line]
+    assert "bench/test_kdbench.py::test_pair[theirs-student-kd]" in collected
+    assert not any("mnist-mlp800" in line for line in collected), "a project runs its own rows, not the study's"
+    assert f"--baselines-dir {project / 'baselines'} holds no baseline of the 'quick' tier" in run.stdout

@@ -105,3 +105,12 @@ def test_ci_runs_the_unit_tests_and_the_quick_tier():
     comment = step_using(steps, "marocchino/sticky-pull-request-comment")
     assert comment["with"] == {"header": "kdbench", "path": "verdicts.md"}  # one comment, updated per push
     assert "kdbench compare latest baselines --format markdown" in scripts(steps) and "GITHUB_STEP_SUMMARY" in scripts(steps)
+
+
+@pytest.mark.parametrize("tool", ["check-jsonschema", "actionlint"])
+def test_the_workflow_kdbench_init_writes_passes_the_linter(tmp_path, tool):
+    from zoo.project.scaffold import init_project
+
+    init_project(tmp_path / "theirs")
+    result = lint(tool, tmp_path / "theirs" / ".github" / "workflows" / "kdbench.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
