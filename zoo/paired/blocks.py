@@ -4,7 +4,7 @@ A block is named `KIND:ROW[/STAGE]`:
   train:ROW         optimisation steps of ROW's quick recipe: its model, distiller, teacher outputs, augmentation,
                     batch size and threads, through the engine's own train_step (zoo.training.engine)
   train:ROW/hint    FitNets' first stage: the hint regression steps
-  infer:ROW         the inference benchmark's forward passes (zoo.measure.inference) of ROW's student, full batch
+  infer:ROW         the inference benchmark's forward passes (zoo.timing.inference) of ROW's student, full batch
   data:ROW          the data path alone: ROW's batches gathered, augmented and normalised (engine.batch_inputs)
 
 The teacher of a distilling row is built with seeded weights, not trained: what a step costs does not depend on
@@ -22,8 +22,8 @@ import torch
 
 from zoo.catalog.pairs import Pair, get_pair
 from zoo.measure.costs import synchronize
-from zoo.measure.inference import THROUGHPUT, InferenceCase
 from zoo.paired.names import BlockError, BlockName
+from zoo.timing.inference import THROUGHPUT, InferenceCase
 from zoo.training.distill.base import FeatureTaps
 from zoo.training.distill.registry import create_distiller
 from zoo.training.engine import (

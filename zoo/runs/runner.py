@@ -43,12 +43,16 @@ from zoo.training.engine import TrainingDiverged, TrainOptions, evaluate, seed_e
 from zoo.training.registry import build_model
 from zoo.verdicts.stats import mean_std
 
+RESULT_NEUTRAL = ("checkpoint.py",)
+"""Files of the training package that cannot change a trained model: how a run is saved and resumed (a resumed run
+is bit-identical to an uninterrupted one, tests/test_checkpoint.py). Editing them retrains no cached teacher."""
+
 
 def training_code_version() -> str:
-    """Hash of every file of the training package (path and bytes), whatever they are: a change retrains teachers."""
+    """Hash of the training package's files (path and bytes) but RESULT_NEUTRAL ones: a change retrains teachers."""
     root = Path(training.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(p for p in root.rglob("*.py") if p.relative_to(root).as_posix() not in RESULT_NEUTRAL):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
+import torch.nn as nn
 
 from zoo.records.io import CorruptFileError, load_tensors, save_tensors
 
-if TYPE_CHECKING:
-    from zoo.training.engine import TrainingRun
+
+class ResumableRun(Protocol):
+    """What a checkpoint saves of a training run and restores into it (zoo.training.engine.TrainingRun is one): the
+    loop module imports this one, never the other way round."""
+
+    model: nn.Module
+    distiller: nn.Module | None
+    generator: torch.Generator
+    opts: Any
+    epochs: list[dict]
+    train_seconds: float
+    resume_from: dict | None
 
 STAGES = ("hint", "train")
 """The stages of a training run, in order (zoo.training.engine.train)."""
@@ -33,7 +44,7 @@ class Checkpointer:
     path: Path
     key: str
 
-    def save(self, run: TrainingRun, stage: str, epochs_done: int, optimizer: torch.optim.Optimizer) -> None:
+    def save(self, run: ResumableRun, stage: str, epochs_done: int, optimizer: torch.optim.Optimizer) -> None:
         state = {
             "key": self.key, "stage": stage, "epochs_done": epochs_done,
             "model": run.model.state_dict(), "distiller": run.distiller.state_dict() if run.distiller else {},
@@ -64,7 +75,7 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
-def resume_stage(run: TrainingRun, stage: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> int:
+def resume_stage(run: ResumableRun, stage: str, optimizer: torch.optim.Optimizer, total_epochs: int) -> int:
     """The epochs of `stage` already done by the checkpoint being resumed (0 without one).
 
     A checkpoint of a later stage skips this stage entirely; one of this stage restores every state it holds
