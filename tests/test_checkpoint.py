@@ -6,7 +6,8 @@ import torch
 
 from zoo.catalog.recipes import Distill, Recipe
 from zoo.training.checkpoint import Checkpointer
-from zoo.training.engine import TrainOptions, seed_everything, train
+from zoo.training.engine import seed_everything, train
+from zoo.training.forward import TrainOptions
 from zoo.training.registry import create_model
 
 RECIPE = Recipe(epochs=3, batch_size=32, optimizer="sgd", lr=0.05, augment=True, schedule="step", milestones=(2,))

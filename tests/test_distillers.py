@@ -13,7 +13,8 @@ from zoo.measure.fidelity import feature_metric, teacher_kl
 from zoo.training.distill.attention import attention_loss, attention_map
 from zoo.training.distill.base import Distiller, FeatureTaps
 from zoo.training.distill.registry import create_distiller, list_distillers, register_distiller
-from zoo.training.engine import TrainOptions, seed_everything, train
+from zoo.training.engine import seed_everything, train
+from zoo.training.forward import TrainOptions
 from zoo.training.losses import kd_loss, softened_kl
 from zoo.training.registry import create_model
 

@@ -4,7 +4,8 @@ import torch
 
 from zoo.catalog.recipes import Recipe
 from zoo.training.data import CROP_VIEWS, crop_flip, normalize
-from zoo.training.engine import TrainOptions, lr_factor, predict
+from zoo.training.engine import lr_factor
+from zoo.training.forward import TrainOptions, predict
 
 BASE = Recipe(epochs=10, batch_size=8, optimizer="sgd", lr=0.1)
 

@@ -20,7 +20,7 @@ from zoo.training.registry import build_model
 
 def configure(monkeypatch, *faults: str) -> None:
     """Run the plugin's configure hook; monkeypatch restores whatever the faults replace."""
-    for module, name in ((Distiller, "transfer_weight"), (zoo.training.engine, "_forward"), (zoo.runs.runner, "train"),
+    for module, name in ((Distiller, "transfer_weight"), (zoo.training.engine, "forward"), (zoo.runs.runner, "train"),
                          (zoo.runs.runner, "cached_train_seed"), (zoo.training.models.MLP, "__init__"),
                          (zoo.training.models.CNN5, "__init__"), (F, "linear"), (F, "conv2d"), (torch.Tensor, "backward")):
         monkeypatch.setattr(module, name, getattr(module, name))

@@ -19,7 +19,7 @@ from zoo.catalog.pairs import Pair
 from zoo.catalog.recipes import Distill, ModelSpec, Recipe
 from zoo.records.record import Record
 from zoo.runs.runner import Session, run_pair
-from zoo.training.engine import TrainOptions
+from zoo.training.forward import TrainOptions
 from zoo.training.models import MLP
 from zoo.verdicts.baselines import BaselineStore
 

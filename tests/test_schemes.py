@@ -6,7 +6,8 @@ import torch
 
 from zoo.catalog.recipes import Distill, Recipe
 from zoo.training.data import stratified_subset
-from zoo.training.engine import TrainOptions, seed_everything, train
+from zoo.training.engine import seed_everything, train
+from zoo.training.forward import TrainOptions
 from zoo.training.transfer_sets import SUBSET_SEED, bias_shift, split_training_set
 
 LABELS = torch.arange(2000) % 10

@@ -32,7 +32,7 @@ import torch.optim.optimizer as optimizer_hooks
 def _engine_slowdown(factor: float) -> None:
     import zoo.training.engine
 
-    forward = zoo.training.engine._forward
+    forward = zoo.training.engine.forward
 
     def slow_forward(model, x, opts):
         start = time.perf_counter()
@@ -41,7 +41,7 @@ def _engine_slowdown(factor: float) -> None:
             time.sleep((factor - 1) * 3 * (time.perf_counter() - start))
         return out
 
-    zoo.training.engine._forward = slow_forward
+    zoo.training.engine.forward = slow_forward
 
 
 def _busy(seconds: float, work: torch.Tensor) -> None:

@@ -25,7 +25,8 @@ from zoo.records.record import Record
 from zoo.records.results import record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
 from zoo.runs.runner import Session
-from zoo.training.engine import TrainingDiverged, TrainOptions
+from zoo.training.engine import TrainingDiverged
+from zoo.training.forward import TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict
 from zoo.verdicts.status import RowStatus, Status
 

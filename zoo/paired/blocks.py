@@ -27,7 +27,6 @@ from zoo.timing.inference import THROUGHPUT, InferenceCase
 from zoo.training.distill.base import FeatureTaps
 from zoo.training.distill.registry import create_distiller
 from zoo.training.engine import (
-    TrainOptions,
     batch_inputs,
     hint_loss,
     make_optimizer,
@@ -37,6 +36,7 @@ from zoo.training.engine import (
     setup,
     train_step,
 )
+from zoo.training.forward import TrainOptions
 from zoo.training.registry import build_model
 
 

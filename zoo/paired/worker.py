@@ -55,7 +55,7 @@ def serve(requests, reply) -> None:
     from zoo.paired.blocks import BlockError, build_block
     from zoo.records.results import default_cache_dir
     from zoo.training.data import load_dataset
-    from zoo.training.engine import TrainOptions
+    from zoo.training.forward import TrainOptions
 
     data_root = Path(os.environ["KDBENCH_DATA"]) if os.environ.get("KDBENCH_DATA") else None
     cache_dir = default_cache_dir()

@@ -28,7 +28,7 @@ from zoo.catalog.pairs import get_pair
 from zoo.records.io import CorruptFileError, load_tensors, save_tensors
 from zoo.records.results import default_cache_dir
 from zoo.runs.runner import SeedResult, Session, run_key, run_seed
-from zoo.training.engine import TrainOptions
+from zoo.training.forward import TrainOptions
 
 
 @dataclass(frozen=True)

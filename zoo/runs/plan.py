@@ -301,7 +301,7 @@ def measure_rate(device: str, data_root: Path | None, cache_dir: Path | None, se
     from zoo.paired.blocks import build_block
     from zoo.records.results import default_cache_dir
     from zoo.training.data import load_dataset
-    from zoo.training.engine import TrainOptions
+    from zoo.training.forward import TrainOptions
 
     opts = TrainOptions(device=torch.device(device), log=lambda line: None)
     block = build_block(f"train:{RATE_ROW}", "full",

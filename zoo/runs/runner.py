@@ -39,7 +39,8 @@ from zoo.records.results import provenance, record_path
 from zoo.training.checkpoint import Checkpointer
 from zoo.training.data import TensorData, load_dataset
 from zoo.training.distill.registry import spread_family
-from zoo.training.engine import TrainingDiverged, TrainOptions, evaluate, seed_everything, test_indices, train
+from zoo.training.engine import TrainingDiverged, seed_everything, train
+from zoo.training.forward import TrainOptions, evaluate, test_indices
 from zoo.training.registry import build_model
 from zoo.verdicts.stats import mean_std
 

@@ -18,8 +18,10 @@ from zoo.measure.costs import LoadMonitor
 from zoo.records.record import Record
 from zoo.runs.runner import timing_record
 from zoo.training.data import stratified_subset
-from zoo.training.engine import SUBSET_SEED, TrainOptions, make_optimizer, seed_everything, train
+from zoo.training.engine import make_optimizer, seed_everything, train
+from zoo.training.forward import TrainOptions
 from zoo.training.registry import build_model
+from zoo.training.transfer_sets import SUBSET_SEED
 
 CASES = {"mnist-mlp800": "mnist-mlp800-lr0.01", "cifar10-cnn5": "cifar10-cnn5-d0.5"}  # rows whose recipe is timed
 

@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from zoo.catalog.pairs import Pair, get_pair
 from zoo.catalog.recipes import Recipe
 from zoo.training.data import TensorData, normalize, stratified_subset
-from zoo.training.engine import SUBSET_SEED, TrainOptions, make_optimizer, normalization, seed_everything, train
+from zoo.training.engine import make_optimizer, seed_everything, train
+from zoo.training.forward import TrainOptions, normalization
 from zoo.training.registry import build_model
+from zoo.training.transfer_sets import SUBSET_SEED
 
 
 def plain_epoch_images_per_s(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe,

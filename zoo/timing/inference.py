@@ -11,7 +11,7 @@ import torch.nn as nn
 from zoo.catalog.recipes import ModelSpec
 from zoo.measure.costs import count_gmacs, synchronize
 from zoo.training.data import TensorData, normalize
-from zoo.training.engine import TrainOptions, normalization
+from zoo.training.forward import TrainOptions, normalization
 from zoo.training.registry import build_model
 
 THROUGHPUT = "throughput"

@@ -1,12 +1,9 @@
 """The one training loop, for teachers and students alike: setup, teacher targets, train, evaluate."""
 from __future__ import annotations
 
-import dataclasses
 import math
-import statistics
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -14,55 +11,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.catalog.recipes import Recipe
-from zoo.measure.fidelity import feature_metric
-from zoo.measure.fidelity import teacher_kl as measured_teacher_kl
-from zoo.training.checkpoint import Checkpointer, resume_stage
-from zoo.training.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views, stratified_subset
+from zoo.training.checkpoint import resume_stage
+from zoo.training.data import CROP_VIEWS, TensorData, crop_flip, normalize, random_views
 from zoo.training.distill.base import Distiller, FeatureTaps
 from zoo.training.distill.registry import create_distiller
-from zoo.training.transfer_sets import SUBSET_SEED, bias_shift, split_training_set
-
-
-@dataclass
-class TrainOptions:
-    """How to run (not what): device and speed switches; none of them changes the recipe's hash."""
-
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    amp: bool = False  # bf16 autocast (CUDA)
-    channels_last: bool = False
-    compile: bool = False
-    log: Callable[[str], None] = print
-    between_epochs: Callable[[], None] = lambda: None  # called after every epoch, outside its timing (the probe)
-    checkpoint: Checkpointer | None = None  # written after every epoch and resumed from (zoo.training.checkpoint)
-
-
-@dataclass
-class TrainReport:
-    """What one training run measured."""
-
-    test_accuracy: float  # exact: correct / total over the (recipe's) test set, in percent
-    test_correct: int
-    test_total: int
-    train_loss_first_epoch: float
-    train_loss_last_epoch: float
-    train_images_per_s: float
-    train_images_per_cpu_s: float  # the median epoch's images per CPU-second of this process (a CPU quota cannot move it)
-    train_seconds: float
-    teacher_seconds: float  # computing cached teacher outputs before training
-    eval_seconds: float
-    epochs: list[dict]
-    teacher_agreement: float | None = None  # % of test images where student and teacher top-1 agree
-    teacher_kl: float | None = None  # mean KL(teacher_T || student_T) on the test set, nats
-    val_accuracy: float | None = None  # exact, on the recipe's validation split of the training set
-    omission: dict | None = None  # omitted class: its accuracy before and after the bias correction
-    fidelity: dict[str, float] = field(default_factory=dict)  # a feature distiller's own fidelity metric (test set)
-    transfer_seconds: float = 0.0  # reconstructing a data-free transfer set (part of the timed run)
-    test_logits: torch.Tensor | None = field(default=None, repr=False)  # (test images, classes), float32
-
-    def as_record(self) -> dict:
-        """The JSON-able fields (everything but the test logits, which are stored beside the record)."""
-        return {k: v for k, v in dataclasses.asdict(dataclasses.replace(self, test_logits=None)).items()
-                if k != "test_logits"}
+from zoo.training.evaluation import TrainReport, evaluate_run
+from zoo.training.forward import TrainOptions, forward, normalization, predict
+from zoo.training.transfer_sets import split_training_set
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -96,51 +51,6 @@ def lr_factor(recipe: Recipe, epoch_progress: float) -> float:
             return epoch_progress / recipe.warmup_epochs
         return max(0.0, (recipe.epochs - epoch_progress) / (recipe.epochs - recipe.warmup_epochs))
     raise ValueError(f"unknown schedule {recipe.schedule!r}; choose constant, step, cosine or onecycle")
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, images: torch.Tensor, mean, std, opts: TrainOptions, batch_size: int = 1000,
-            views: int | None = None) -> torch.Tensor:
-    """Eval-mode logits (float32) for uint8 `images`; with `views`, logits of every augmentation view."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size]
-        if views is None:
-            out.append(_forward(model, normalize(x, mean, std), opts).float())
-            continue
-        per_view = []
-        for v in range(views):
-            ids = torch.full((len(x),), v, device=x.device)
-            per_view.append(_forward(model, normalize(crop_flip(x, ids), mean, std), opts).to(torch.bfloat16))
-        out.append(torch.stack(per_view, dim=1))
-    return torch.cat(out)
-
-
-def normalization(data: TensorData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dataset's per-channel mean and std, shaped (1, C, 1, 1) on `device`."""
-    return (torch.tensor(data.mean, device=device).view(1, -1, 1, 1),
-            torch.tensor(data.std, device=device).view(1, -1, 1, 1))
-
-
-def test_indices(data: TensorData, recipe: Recipe) -> torch.Tensor:
-    """The recipe's test images, as indices into the dataset's test split."""
-    return stratified_subset(data.test_y, recipe.test_subset, SUBSET_SEED)
-
-
-def evaluate(model: nn.Module, data: TensorData, recipe: Recipe, opts: TrainOptions) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode logits of `model` on the recipe's test set, and that set's labels."""
-    test_idx = test_indices(data, recipe)
-    test_x, test_y = data.test_x[test_idx].to(opts.device), data.test_y[test_idx].to(opts.device)
-    return predict(model, test_x, *normalization(data, opts.device), opts), test_y
-
-
-def _forward(model: nn.Module, x: torch.Tensor, opts: TrainOptions) -> torch.Tensor:
-    if opts.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast(opts.device.type, dtype=torch.bfloat16) if opts.amp else nullcontext()
-    with autocast:
-        return model(x)
 
 
 def train(model: nn.Module, recipe: Recipe, data: TensorData, seed: int, opts: TrainOptions,
@@ -312,7 +222,7 @@ def train_step(run: TrainingRun, optimizer: torch.optim.Optimizer, batch_loss: B
     for group in optimizer.param_groups:
         group["lr"] = lr
     x, y, views = batch_inputs(run, idx)
-    logits = _forward(run.step_model, x, run.opts)
+    logits = forward(run.step_model, x, run.opts)
     loss = batch_loss(run, logits, x, y, idx, views)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -348,7 +258,7 @@ def teacher_outputs(run: TrainingRun, x: torch.Tensor, idx: torch.Tensor, views:
     if run.teacher_table is not None:
         return run.teacher_table[idx, 0 if views is None else views].float()
     with torch.no_grad():
-        return _forward(run.teacher, x, run.opts).float()
+        return forward(run.teacher, x, run.opts).float()
 
 
 def recipe_loss(run: TrainingRun, logits, x, y, idx, views) -> torch.Tensor:
@@ -364,88 +274,3 @@ def hint_loss(run: TrainingRun, logits, x, y, idx, views) -> torch.Tensor:
     """The hint stage's loss: the distiller's regression of the student's guided layer on the teacher's hint."""
     teacher_outputs(run, x, idx, views)  # fills the teacher's taps
     return run.distiller.hint_loss(run.student_taps.outputs, run.teacher_taps.outputs)
-
-
-def evaluate_run(run: TrainingRun) -> TrainReport:
-    """The trained model on the test set (and the validation split, and the teacher fidelity), as a report."""
-    model, teacher, recipe, opts, data, kd = run.model, run.teacher, run.recipe, run.opts, run.data, run.recipe.distill
-    start = time.perf_counter()
-    logits, test_y = evaluate(model, data, recipe, opts)
-    test_correct = int((logits.argmax(1) == test_y).sum())
-    agreement = teacher_kl = None
-    fidelity = {}
-    if kd:
-        t_logits, _ = evaluate(teacher, data, recipe, opts)
-        agreement = 100.0 * float((t_logits.argmax(1) == logits.argmax(1)).float().mean())
-        teacher_kl = measured_teacher_kl(logits, t_logits, kd.temperature)
-        if run.distiller.fidelity_metric != "teacher_kl":
-            fidelity[run.distiller.fidelity_metric] = feature_fidelity(run.distiller, model, teacher, data, recipe, opts)
-    val_accuracy = None
-    if len(run.val_idx):
-        val_logits = predict(model, data.train_x[run.val_idx].to(opts.device), run.mean, run.std, opts)
-        val_labels = data.train_y[run.val_idx].to(opts.device)
-        val_accuracy = 100.0 * int((val_logits.argmax(1) == val_labels).sum()) / len(run.val_idx)
-    omission = None
-    if recipe.omit_class is not None:
-        table = run.teacher_table
-        transfer = table[:, 0].float() if table is not None and not recipe.augment else None
-        omission = omitted_class_report(model, teacher, run.train_x, logits, test_y, recipe.omit_class,
-                                        kd.temperature, (run.mean, run.std), opts, transfer)
-    eval_seconds = time.perf_counter() - start
-    n, epochs = len(run.train_x), run.epochs
-    final = [e for e in epochs if e["stage"] == "train"]
-    return TrainReport(
-        test_accuracy=100.0 * test_correct / len(test_y), test_correct=test_correct, test_total=len(test_y),
-        train_loss_first_epoch=final[0]["loss"], train_loss_last_epoch=final[-1]["loss"],
-        train_images_per_s=n * len(epochs) / run.train_seconds,
-        train_images_per_cpu_s=statistics.median(e["images_per_cpu_s"] for e in epochs),
-        train_seconds=run.train_seconds, teacher_seconds=run.teacher_seconds, eval_seconds=eval_seconds,
-        epochs=epochs, teacher_agreement=agreement, teacher_kl=teacher_kl, val_accuracy=val_accuracy,
-        omission=omission, fidelity=fidelity, transfer_seconds=run.transfer_seconds, test_logits=logits,
-    )
-
-
-@torch.no_grad()
-def feature_fidelity(distiller, model: nn.Module, teacher: nn.Module, data: TensorData, recipe: Recipe,
-                     opts: TrainOptions, batch_size: int = 1000) -> float:
-    """The distiller's fidelity metric (its transfer measured on features) over the recipe's test set, in eval mode:
-    the batch means weighted by batch size."""
-    test_x = data.test_x[test_indices(data, recipe)].to(opts.device)
-    mean, std = normalization(data, opts.device)
-    model.eval()
-    teacher.eval()
-    total = 0.0
-    with FeatureTaps(model, distiller.student_features) as mine, FeatureTaps(teacher, distiller.teacher_features) as theirs:
-        for start in range(0, len(test_x), batch_size):
-            x = normalize(test_x[start:start + batch_size], mean, std)
-            _forward(model, x, opts), _forward(teacher, x, opts)
-            total += feature_metric(distiller.fidelity_metric, distiller.fidelity_inputs(mine.outputs, theirs.outputs)) \
-                * len(x)
-    return total / len(test_x)
-
-
-def omitted_class_report(model: nn.Module, teacher: nn.Module, transfer_x: torch.Tensor, test_logits: torch.Tensor,
-                         test_y: torch.Tensor, cls: int, temperature: float, norm, opts: TrainOptions,
-                         teacher_transfer: torch.Tensor | None = None) -> dict:
-    """Accuracy on the omitted class `cls` (and overall) before and after the bias correction of zoo.training.transfer_sets,
-    matched at the distillation's `temperature` and at T = 1 (keys with the suffix _t1).
-
-    The shift is fitted on the transfer set alone (which holds no image of `cls`), never on the test set.
-    """
-    student_transfer = predict(model, transfer_x, *norm, opts)
-    if teacher_transfer is None:
-        teacher_transfer = predict(teacher, transfer_x, *norm, opts)
-    members = test_y == cls
-
-    def accuracy(logits: torch.Tensor, mask: torch.Tensor) -> float:
-        return 100.0 * int((logits.argmax(1)[mask] == test_y[mask]).sum()) / int(mask.sum())
-
-    report = {"omitted_class": cls, "class_test_images": int(members.sum()),
-              "class_accuracy": accuracy(test_logits, members)}
-    for suffix, t in (("", temperature), ("_t1", 1.0)):
-        shift = bias_shift(student_transfer.cpu(), teacher_transfer.cpu(), cls, t)
-        corrected = test_logits.clone()
-        corrected[:, cls] += shift
-        report |= {f"bias_shift{suffix}": shift, f"class_accuracy_corrected{suffix}": accuracy(corrected, members),
-                   f"test_accuracy_corrected{suffix}": accuracy(corrected, torch.ones_like(members))}
-    return report
