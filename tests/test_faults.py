@@ -8,6 +8,7 @@ import torch.optim.optimizer as optimizer_hooks
 
 import zoo.harness.faults
 import zoo.runs.runner
+import zoo.runs.session
 import zoo.training.engine
 import zoo.training.models
 from zoo.catalog.recipes import Distill, ModelSpec
@@ -20,8 +21,9 @@ from zoo.training.registry import build_model
 
 def configure(monkeypatch, *faults: str) -> None:
     """Run the plugin's configure hook; monkeypatch restores whatever the faults replace."""
-    for module, name in ((Distiller, "transfer_weight"), (zoo.training.engine, "forward"), (zoo.runs.runner, "train"),
-                         (zoo.runs.runner, "cached_train_seed"), (zoo.training.models.MLP, "__init__"),
+    for module, name in ((Distiller, "transfer_weight"), (zoo.training.engine, "forward"), (zoo.runs.session, "train"),
+                         (zoo.runs.session, "cached_train_seed"), (zoo.runs.runner, "cached_train_seed"),
+                         (zoo.training.models.MLP, "__init__"),
                          (zoo.training.models.CNN5, "__init__"), (F, "linear"), (F, "conv2d"), (torch.Tensor, "backward")):
         monkeypatch.setattr(module, name, getattr(module, name))
     zoo.harness.faults.pytest_configure(SimpleNamespace(getoption=lambda name: list(faults)))
@@ -80,13 +82,14 @@ def test_torch_slowdown_computes_for_each_op_backward_and_step_in_proportion_to_
 
 def test_label_noise_flips_that_fraction_of_student_labels_but_never_a_teachers(monkeypatch):
     seen = []
-    monkeypatch.setattr(zoo.runs.runner, "train", lambda model, recipe, data, seed, opts, teacher=None: seen.append(data.train_y))
-    monkeypatch.setattr(zoo.runs.runner, "cached_train_seed", lambda *args: zoo.runs.runner.train(None, None, data, 0, None))
+    monkeypatch.setattr(zoo.runs.session, "train",
+                        lambda model, recipe, data, seed, opts, teacher=None: seen.append(data.train_y))
+    monkeypatch.setattr(zoo.runs.session, "cached_train_seed", lambda *args: zoo.runs.session.train(None, None, data, 0, None))
     configure(monkeypatch, "label-noise=0.3")
     labels = torch.arange(10).repeat(1000)
     data = TensorData("toy", torch.zeros(10_000, 1, 2, 2, dtype=torch.uint8), labels, torch.zeros(1, 1, 2, 2),
                       torch.zeros(1, dtype=torch.long), (0.0,), (1.0,), "toy")
-    zoo.runs.runner.cached_train_seed()  # a teacher trains: untouched
-    zoo.runs.runner.train(None, None, data, 0, None)  # a student trains: noisy
+    zoo.runs.session.cached_train_seed()  # a teacher trains: untouched
+    zoo.runs.session.train(None, None, data, 0, None)  # a student trains: noisy
     assert torch.equal(seen[0], labels)
     assert abs(float((seen[1] != labels).float().mean()) - 0.3) < 0.02

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import zoo.catalog.pairs
 import zoo.records.io
-import zoo.runs.runner
+import zoo.runs.session
 import zoo.training.distill.hinton
 import zoo.training.engine
 import zoo.training.losses
@@ -18,7 +18,8 @@ import zoo.training.registry
 from zoo.catalog.pairs import Pair
 from zoo.catalog.recipes import Distill, ModelSpec, Recipe
 from zoo.records.record import Record
-from zoo.runs.runner import Session, run_pair
+from zoo.runs.runner import run_pair
+from zoo.runs.session import Session
 from zoo.training.forward import TrainOptions
 from zoo.training.models import MLP
 from zoo.verdicts.baselines import BaselineStore
@@ -139,9 +140,9 @@ def test_damaged_cache_report_is_retrained_not_a_crash(store, tiny_session):
 
 
 def test_cache_key_covers_torch_version_and_run_switches(tiny_session, monkeypatch):
-    key = zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session)
+    key = zoo.runs.session.run_key(TEACHER, "quick", 0, tiny_session)
     monkeypatch.setattr(tiny_session.opts, "channels_last", True)
-    assert zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session) != key
+    assert zoo.runs.session.run_key(TEACHER, "quick", 0, tiny_session) != key
     monkeypatch.setattr(tiny_session.opts, "channels_last", False)
-    monkeypatch.setattr(zoo.runs.runner.torch, "__version__", "9.9.9")
-    assert zoo.runs.runner.run_key(TEACHER, "quick", 0, tiny_session) != key
+    monkeypatch.setattr(zoo.runs.session.torch, "__version__", "9.9.9")
+    assert zoo.runs.session.run_key(TEACHER, "quick", 0, tiny_session) != key

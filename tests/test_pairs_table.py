@@ -136,7 +136,7 @@ def test_every_committed_baseline_belongs_to_a_benchmark():
 
 def test_every_committed_baseline_matches_the_current_recipe():
     """A recipe change must re-record its baselines in the same commit: CI would refuse them as incompatible."""
-    from zoo.runs.runner import recipe_hash, timing_recipe_hash
+    from zoo.runs.row_records import recipe_hash, timing_recipe_hash
     from zoo.suite.engine_speed import CASES as ENGINE_ROWS
     from zoo.suite.loader_speedup import CASES as LOADER_ROWS
 

@@ -78,8 +78,9 @@ def _torch_slowdown(factor: float) -> None:
 
 def _label_noise(fraction: float) -> None:
     import zoo.runs.runner
+    import zoo.runs.session
 
-    train, cached_train_seed = zoo.runs.runner.train, zoo.runs.runner.cached_train_seed
+    train, cached_train_seed = zoo.runs.session.train, zoo.runs.session.cached_train_seed
     training_teacher = []
 
     def teacher_untouched(*args, **kwargs):
@@ -98,7 +99,8 @@ def _label_noise(fraction: float) -> None:
         labels = torch.where(flip, (data.train_y + shift) % data.num_classes, data.train_y)
         return train(model, recipe, dataclasses.replace(data, train_y=labels), seed, opts, teacher=teacher)
 
-    zoo.runs.runner.train, zoo.runs.runner.cached_train_seed = noisy_train, teacher_untouched
+    zoo.runs.session.train = noisy_train  # a student trains on noisy labels; a teacher, through the cache, does not
+    zoo.runs.session.cached_train_seed = zoo.runs.runner.cached_train_seed = teacher_untouched
 
 
 def _kd_weight(weight: float) -> None:

@@ -24,7 +24,7 @@ from zoo.records.history import History, HistoryInputError
 from zoo.records.record import Record
 from zoo.records.results import record_path, session_results_dir, write_record
 from zoo.reports.leaderboard import LeaderboardSourceError, write_leaderboards
-from zoo.runs.runner import Session
+from zoo.runs.session import Session
 from zoo.training.engine import TrainingDiverged
 from zoo.training.forward import TrainOptions
 from zoo.verdicts.baselines import BaselineRefusedError, BaselineStore, Verdict

@@ -4,7 +4,7 @@ kinds: "pair" (a row of the table: a model trained on its seeds), "speed" (infer
 latency), "engine" (kdbench's training loop against a plain PyTorch loop), "loader" (kdbench's data path
 against a per-sample DataLoader) and "ab" (a block of kdbench's work timed in pairs against the same block of a
 base tree, zoo.paired: judged on its own pairs, never against a stored baseline). A baseline is a record that
---update-baselines or `kdbench promote` stored under baselines/. Records are built here and in zoo.runs.runner
+--update-baselines or `kdbench promote` stored under baselines/. Records are built here and in zoo.runs.row_records
 only through this type, read only through `Record.from_json` (via zoo.records.store), and written only by `to_json`.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Record:
     seeds: list[int] = field(default_factory=list)
     recipe: dict[str, Any] = field(default_factory=dict)  # as Recipe.as_dict(), or the timing benchmark's settings
     recipe_hash: str | None = None
-    code_version: str | None = None  # zoo.runs.runner.CODE_VERSION of the training code that ran
+    code_version: str | None = None  # zoo.runs.code_version.CODE_VERSION of the training code that ran
     dataset_fingerprint: str | None = None
     switches: dict[str, Any] = field(default_factory=dict)  # amp, channels_last, compile
     student: str | None = None  # the model that was trained or timed

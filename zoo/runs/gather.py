@@ -20,7 +20,8 @@ from zoo.records.results import load_record, record_path, write_record
 from zoo.records.store import RecordStore
 from zoo.runs.jobs import JobSettings, checkpoint_path, read_seed_result, seed_result_path, timing_dir
 from zoo.runs.plan import Plan
-from zoo.runs.runner import pair_record
+from zoo.runs.row_records import pair_record
+from zoo.runs.runner import row_test_labels
 from zoo.verdicts.baselines import BaselineStore, Verdict
 from zoo.verdicts.status import RowStatus, Status
 
@@ -71,7 +72,6 @@ def gather(settings: JobSettings, store: BaselineStore, history: History | None 
     plan = Plan.load(settings.out)
     session = dataclasses.replace(settings, device=plan.device).session()  # records name the launch's device
     folder = records_dir(settings.out, plan)
-    session.outputs_dir = folder
     first_night = not any((store.root / plan.tier).glob(f"*/{plan.device}/*.json"))
     bootstrapping = bootstrap and first_night
     outcomes = []
@@ -91,7 +91,8 @@ def gather(settings: JobSettings, store: BaselineStore, history: History | None 
             outcomes.append(RowOutcome(row.row, RowStatus.INCOMPLETE, missing=missing))
             continue
         path = record_path(folder, (plan.tier, pair.dataset, plan.device, pair.id))
-        record = _existing(path, row.seeds) or pair_record(pair, plan.tier, results, session, results[0].origin)
+        record = _existing(path, row.seeds) or pair_record(pair, plan.tier, results, row_test_labels(pair, plan.tier, session),
+                                                          results[0].origin, folder)
         write_record(path, record)
         outcomes.append(_judge(record, path, store, bootstrapping, strict))
     for wave in plan.waves:

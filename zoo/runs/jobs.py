@@ -27,7 +27,9 @@ import torch
 from zoo.catalog.pairs import get_pair
 from zoo.records.io import CorruptFileError, load_tensors, save_tensors
 from zoo.records.results import default_cache_dir
-from zoo.runs.runner import SeedResult, Session, run_key, run_seed
+from zoo.runs.row_records import SeedResult
+from zoo.runs.runner import run_seed
+from zoo.runs.session import Session, run_key
 from zoo.training.forward import TrainOptions
 
 

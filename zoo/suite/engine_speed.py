@@ -4,7 +4,7 @@ import pytest
 from zoo.catalog.pairs import get_pair
 from zoo.measure.costs import LoadMonitor
 from zoo.records.record import Record
-from zoo.runs.runner import timing_record
+from zoo.runs.row_records import timing_record
 from zoo.timing.engine_speed import engine_speed
 
 CASES = ["mnist-mlp800-lr0.01", "mnist-mlp800-kd-lr0.01", "cifar10-cnn5-d0.5"]  # rows whose recipe is timed

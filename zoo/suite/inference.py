@@ -5,7 +5,7 @@ import pytest
 
 from zoo.measure.costs import LoadMonitor, round_seconds
 from zoo.records.record import Record
-from zoo.runs.runner import speed_record
+from zoo.runs.row_records import speed_record
 from zoo.timing.inference import LATENCY, THROUGHPUT, InferenceCase
 
 ROUND_BUDGET_S = 1.0  # rounds are chosen to fill about this much time, between 5 and 200

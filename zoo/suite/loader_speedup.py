@@ -16,7 +16,7 @@ from torchvision import transforms
 from zoo.catalog.pairs import get_pair
 from zoo.measure.costs import LoadMonitor
 from zoo.records.record import Record
-from zoo.runs.runner import timing_record
+from zoo.runs.row_records import timing_record
 from zoo.training.data import stratified_subset
 from zoo.training.engine import make_optimizer, seed_everything, train
 from zoo.training.forward import TrainOptions

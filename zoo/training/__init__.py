@@ -10,6 +10,6 @@
   engine         the one training loop (teachers and students alike) and evaluation
   checkpoint     per-epoch checkpoints of a training run, and resuming from them bit-identically
 
-Every file of this package is part of the code version that keys the teacher cache (zoo.runs.runner).
+Every file of this package is part of the code version that keys the teacher cache (zoo.runs.code_version).
 """
 from zoo.training import cifar_models, models  # noqa: F401  (their decorators fill the model registry)
