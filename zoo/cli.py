@@ -51,7 +51,7 @@ WRITE_REPORTS = "allow --out inside the committed reports/ (regenerating them on
 
 def output_folder(args, out: str) -> Path:
     """`--out`, refused inside the committed reports/ unless `--write-reports` says that is meant: they are
-    generated from the committed baselines only (tests/test_reports.py regenerates them), never from a session."""
+    generated from the committed baselines only (tests/reports/test_reports.py regenerates them), never from a session."""
     path, committed = Path(out).resolve(), (args.settings.project / "reports").resolve()
     if path.is_relative_to(committed) and not args.write_reports:
         raise UsageError(f"--out {out} is inside the committed {committed}: pass --write-reports to regenerate them "

@@ -237,7 +237,7 @@ SCHEMES = ("omit-class", "partial-data", "alpha-temp")
 OMITTED_DIGIT = 3
 PARTIAL_DATA_FRACTIONS = (0.01, 0.05, 0.1, 0.25, 1.0)
 STUDY_SUBSET_GRID = ((0.01, 0.1, 0.5, 0.95, 0.999), (1, 2, 3, 4.5, 6, 8, 10, 20, 40))
-"""The alpha and T values of the study's cnn_distill_subset grid (tests/test_pairs_table.py checks records.csv)."""
+"""The alpha and T values of the study's cnn_distill_subset grid (tests/catalog/test_pairs_table.py checks records.csv)."""
 QUICK_GRID = ((0.01, 0.5, 0.95), (2, 6, 20))
 VAL_FRACTION = 0.1
 _SWEEP = ("sweep",)
@@ -391,7 +391,7 @@ def pairs_for(tier: str) -> list[Pair]:
 
 
 def _check_table() -> None:
-    """The table's own consistency; that its datasets and models are registered is tests/test_pairs_table.py's."""
+    """The table's own consistency; that its datasets and models are registered is tests/catalog/test_pairs_table.py's."""
     ids = [p.id for p in PAIRS]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:

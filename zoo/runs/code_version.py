@@ -9,7 +9,7 @@ from zoo import training
 
 RESULT_NEUTRAL = ("checkpoint.py",)
 """Files of the training package that cannot change a trained model: how a run is saved and resumed (a resumed run
-is bit-identical to an uninterrupted one, tests/test_checkpoint.py). Editing them retrains no cached teacher."""
+is bit-identical to an uninterrupted one, tests/training/test_checkpoint.py). Editing them retrains no cached teacher."""
 
 
 def training_code_version() -> str:

@@ -4,7 +4,7 @@ A checkpoint holds everything the rest of the run depends on: the model's and th
 buffers, the optimiser's state, the stage and the epochs done, the data-order generator's state, torch's
 global RNG (dropout) and CUDA's, and what the finished epochs measured. It is written atomically after every
 epoch, so a run killed while writing keeps the previous one. A run resumed from it is bit-identical to an
-uninterrupted run on the same machine (tests/test_checkpoint.py); only wall-clock timings differ.
+uninterrupted run on the same machine (tests/training/test_checkpoint.py); only wall-clock timings differ.
 
 A checkpoint belongs to one run (its `key`: the recipe, seed, data, code and switches); a file with another
 key is foreign and ignored, never resumed from.

@@ -18,7 +18,7 @@ approximation):
              smaller than the margin); else the controller adds pairs (zoo.paired.session) and, at the most
              pairs allowed, the finding states the slowdown it could not exclude (its upper bound)
 
-Pure functions of the ratios: no clock is read here (tests/test_paired.py feeds synthetic series).
+Pure functions of the ratios: no clock is read here (tests/paired/test_paired.py feeds synthetic series).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from zoo.records.history import History, HistoryInputError
 from zoo.records.results import load_record
 from zoo.verdicts.drift import change_points
 
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 MNIST = BASELINES / "quick" / "mnist" / "cpu"
 ROW = "mnist-mlp800-kd-lr0.01"
 BMF_SCHEMA = {  # Bencher Metric Format, as its reference documents it (draft-07)

@@ -24,7 +24,7 @@ import torch
 from tests.conftest import DATA_ROOT
 
 pytestmark = pytest.mark.slurm
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOBCOMP = Path("/var/log/slurm/jobcomp.log")
 
 

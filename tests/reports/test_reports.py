@@ -7,7 +7,7 @@ from pathlib import Path
 
 from zoo.reports.leaderboard import write_leaderboards
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOT_GENERATED = ("evidence", "screenshots")
 
 

@@ -12,7 +12,7 @@ from zoo.records.results import load_record
 from zoo.reports.leaderboard import LeaderboardSourceError, latest_records, write_leaderboards
 from zoo.verdicts.gates import seed_spreads
 
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 
 
 def test_quick_leaderboards_cover_every_row(tmp_path):

@@ -8,7 +8,7 @@ from zoo.catalog.study import records
 from zoo.records.results import load_record
 from zoo.training.registry import list_models
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_rows_are_consistent():
@@ -170,7 +170,7 @@ def test_every_pair_baseline_carries_its_rows_spread_family():
     baseline holds the family its row's distiller declares (records before it were migrated)."""
     from zoo.training.distill.registry import spread_family
 
-    baselines = [load_record(p) for p in sorted((Path(__file__).resolve().parents[1] / "baselines").rglob("*.json"))]
+    baselines = [load_record(p) for p in sorted((Path(__file__).resolve().parents[2] / "baselines").rglob("*.json"))]
     pairs = [b for b in baselines if b.kind == "pair"]
     assert pairs, "no pair baselines found"
     for b in pairs:

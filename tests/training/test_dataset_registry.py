@@ -7,7 +7,7 @@ import pytest
 
 from zoo.training.data import dataset_spec, load_dataset, register_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 PLUGIN = textwrap.dedent('''
     """Registers the synthetic dataset `synth` and one pair that trains on it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_history import MNIST, session
+from tests.records.test_history import MNIST, session
 from zoo.cli import main
 from zoo.records.history import History
 

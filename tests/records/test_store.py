@@ -10,7 +10,7 @@ from zoo.records.results import load_record, project_root
 from zoo.records.store import RecordFolderError, RecordStore, layout_root, session_of
 from zoo.verdicts.baselines import BaselineStore
 
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 MNIST = BASELINES / "quick" / "mnist" / "cpu"
 ROW = "mnist-mlp800-kd-lr0.01"
 

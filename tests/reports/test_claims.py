@@ -4,7 +4,7 @@ from pathlib import Path
 from zoo.records.results import load_record
 from zoo.reports.claims import claims, render_claims
 
-BASE = load_record(Path(__file__).resolve().parents[1] / "baselines" / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json")
+BASE = load_record(Path(__file__).resolve().parents[2] / "baselines" / "quick" / "mnist" / "cpu" / "mnist-mlp800-lr0.01.json")
 
 
 def row(row_id, acc, teacher=None, control=None, unlabeled=False, train_acc=None, study_best=None, dataset="mnist"):

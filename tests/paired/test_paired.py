@@ -224,7 +224,7 @@ def test_forked_workers_serve_their_own_sides_tree(tmp_path):
 
     from zoo.paired.session import Forked, Side
 
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     other = tmp_path / "tree"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(here), str(other)], check=True)
     workers = Forked(here, sys.executable, {})

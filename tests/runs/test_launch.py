@@ -16,7 +16,7 @@ from zoo.runs.plan import TARGET_DROPS, TIMING_BENCHES, CostModel, Plan, PlanErr
 from zoo.verdicts.baselines import BaselineStore
 from zoo.verdicts.stats import gate_detectable_drop, shortfall
 
-BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 
 
 def rows(*ids):

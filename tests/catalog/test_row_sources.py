@@ -11,7 +11,7 @@ import pytest
 from zoo.catalog.pairs import PAIRS, Pair, register_rows
 from zoo.catalog.recipes import ModelSpec, Recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROW_MODULE = textwrap.dedent('''
     """The rows of a project of someone else's: a student of their own width on MNIST, with and without KD."""
     from zoo.catalog.pairs import Pair, register_rows

@@ -11,7 +11,7 @@ from zoo.cli import main
 from zoo.reports.analysis import metrics
 from zoo.reports.analysis.runs import AnalysisInputError, latest_runs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_confusion_and_per_class_accuracy():

@@ -18,7 +18,7 @@ from zoo.training.forward import TrainOptions
 from zoo.training.losses import kd_loss, softened_kl
 from zoo.training.registry import create_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CNN5_STAGES = (("features.3", "features.3"), ("features.7", "features.7"), ("features.11", "features.11"))
 
 
