@@ -1,8 +1,7 @@
 """The inference benchmark's forward pass: a model in eval mode on a fixed batch of test images, as
-bench/test_speed.py times it and the paired A/B (zoo.paired) times it beside its base."""
+zoo.suite.inference times it and the paired A/B (zoo.paired) times it beside its base."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +10,7 @@ import torch.nn as nn
 from zoo.catalog.recipes import ModelSpec
 from zoo.measure.costs import count_gmacs, synchronize
 from zoo.training.data import TensorData, normalize
-from zoo.training.forward import TrainOptions, normalization
+from zoo.training.forward import TrainOptions, forward, normalization
 from zoo.training.registry import build_model
 
 THROUGHPUT = "throughput"
@@ -31,7 +30,7 @@ class InferenceCase:
 
     spec: ModelSpec
     batch: int
-    forward: nn.Module  # the model in eval mode, torch.compile'd under --compile
+    model: nn.Module  # in eval mode, torch.compile'd under --compile
     x: torch.Tensor
     opts: TrainOptions
 
@@ -48,12 +47,10 @@ class InferenceCase:
         x = normalize(data.test_x[:size].to(device), mean, std)
         if opts.channels_last:
             model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-        forward = torch.compile(model) if opts.compile else model
-        return cls(spec, size, forward, x, opts)
+        return cls(spec, size, torch.compile(model) if opts.compile else model, x, opts)
 
     def infer(self) -> None:
-        """One forward pass, waited for."""
-        autocast = torch.autocast(self.opts.device.type, dtype=torch.bfloat16) if self.opts.amp else nullcontext()
-        with torch.inference_mode(), autocast:
-            self.forward(self.x)
+        """One forward pass as the training loop's evaluation runs it (zoo.training.forward), waited for."""
+        with torch.inference_mode():
+            forward(self.model, self.x, self.opts)
         synchronize(self.opts.device)
