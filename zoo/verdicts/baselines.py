@@ -124,6 +124,7 @@ class BaselineStore:
         problems = [f.message() for f in findings if f.failing]
         problems += [f"{record.id}: {metric} is {values}" for metric in sorted(GATED & set(record.metrics))
                      if isinstance(values := finite_values(record, metric), str)]
+        problems += self.outlying_spreads(record)
         if problems:
             return f"not stored as a baseline at {path}:\n" + "\n".join(problems)
         seeds = len(record.seeds)
@@ -137,6 +138,17 @@ class BaselineStore:
                     f"({'its recipe' if needed == min_seeds else 'the baseline it would replace has that many'}). "
                     f"Run with --seeds {needed}, or pass --baseline-reason '...' to store it anyway")
         return None
+
+    def outlying_spreads(self, record: Record) -> list[str]:
+        """The metrics whose seeds disagree so far beyond the other baselines' spread that the gate would leave the
+        row out of the pool and read its baseline as no reference (INVALID): a diverged or stuck seed, never a
+        baseline."""
+        siblings = [r for r in self.records.group(record.tier, record.dataset, record.device).complete()
+                    .of_kind(record.kind) if r.id != record.id]
+        return [f"{record.id}: its {metric} seeds {finite_values(record, metric)} disagree far beyond the other "
+                f"rows' spread (sd {pool.excluded[record.id]:.3g} vs pooled {pool.sigma:.3g}): a diverged or stuck "
+                f"seed? Mend the recipe (a gate would read this baseline as no reference, INVALID)"
+                for metric, pool in sorted(seed_spreads([*siblings, record]).items()) if record.id in pool.excluded]
 
     def update(self, record: Record, min_seeds: int, reason: str | None = None) -> Verdict:
         """Store `record` as the baseline if it is fit to be one (see `refusal`), else raise BaselineRefusedError.
