@@ -215,3 +215,17 @@ def test_index_filters_searches_and_sorts_in_a_real_browser(site, history):
         assert not errors, errors
     finally:
         browser.quit()
+
+
+def test_the_index_shows_the_metric_a_verdict_is_about():
+    from zoo.records.store import RecordStore
+    from zoo.reports.site import Row, Run, headline_metric
+    from zoo.verdicts.gates import Finding
+    from zoo.verdicts.status import RowStatus, Status
+
+    (record,) = [r for r in RecordStore(BASELINES).listing.complete().records if r.id == FAILED_ROW and r.tier == "quick"]
+    regressed = Finding(FAILED_ROW, "teacher_kl", Status.REGRESSED, 1.0, 0.5, "a drop")
+    row = Row("quick", "mnist", "cpu", FAILED_ROW, "pair", [Run(record, "s1", RowStatus.FAIL, [regressed])], record)
+    assert headline_metric(row) == "teacher_kl"
+    passing = Row("quick", "mnist", "cpu", FAILED_ROW, "pair", [Run(record, "s1", RowStatus.PASS, [])], record)
+    assert headline_metric(passing) == "test_accuracy"

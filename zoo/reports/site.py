@@ -169,9 +169,16 @@ INDEX_COLUMNS = (("row", "text"), ("tier", "text"), ("dataset", "text"), ("devic
                  ("runs", "number"))
 
 
+def headline_metric(row: Row) -> str | None:
+    """The metric the index shows of a row: the one its latest verdict is about (its first failing or warning
+    finding, e.g. a regressed teacher KL), else the row's main metric."""
+    alarming = [f.metric for f in row.latest.findings if Status(f.status).alarming and row.latest.record.values(f.metric)]
+    return alarming[0] if alarming else next(iter(row.metrics()), None)
+
+
 def _index_cells(row: Row) -> dict[str, str]:
     """What the index shows of a row, and the values its filters and sorting read."""
-    metric = row.metrics()[0] if row.metrics() else None
+    metric = headline_metric(row)
     latest_values = row.latest.record.values(metric) if metric else None
     base_values = row.baseline.values(metric) if metric and row.baseline else None
     means = [statistics.fmean(v) for r in row.runs if metric and (v := r.record.values(metric))]
