@@ -49,9 +49,10 @@ class UsageError(KdbenchInputError, ValueError):
 WRITE_REPORTS = "allow --out inside the committed reports/ (regenerating them on purpose)"
 
 
-def output_folder(args, out: str) -> Path:
+def output_folder(args) -> Path:
     """`--out`, refused inside the committed reports/ unless `--write-reports` says that is meant: they are
     generated from the committed baselines only (tests/reports/test_reports.py regenerates them), never from a session."""
+    out = args.out
     path, committed = Path(out).resolve(), (args.settings.project / "reports").resolve()
     if path.is_relative_to(committed) and not args.write_reports:
         raise UsageError(f"--out {out} is inside the committed {committed}: pass --write-reports to regenerate them "
@@ -244,7 +245,7 @@ def cmd_leaderboard(args, history: History) -> int:
     source = Path(args.source) if args.source else history.path
     baselines = args.settings.baselines_dir
     try:
-        written, skipped = write_leaderboards(source, output_folder(args, args.out), args.tier,
+        written, skipped = write_leaderboards(source, output_folder(args), args.tier,
                                               baselines)
     except LeaderboardSourceError as err:
         raise UsageError(str(err)) from err
@@ -259,7 +260,7 @@ def cmd_trend(args, history: History) -> int:
     from zoo.reports.trend import write_trends
 
     baselines = args.settings.baselines_dir
-    written = write_trends(history, output_folder(args, args.out), baselines if baselines.is_dir() else None)
+    written = write_trends(history, output_folder(args), baselines if baselines.is_dir() else None)
     if not written:
         raise UsageError(f"{history.path} holds no run with a gated accuracy to plot")
     for path in written:
@@ -354,7 +355,7 @@ def cmd_analyze(args, history: History) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise UsageError(f"--results {root} is not a folder; point it at the results root or one session's folder")
-    path, left_out = write_analysis(root, output_folder(args, args.out), args.tier, args.device,
+    path, left_out = write_analysis(root, output_folder(args), args.tier, args.device,
                                     args.pair or None)
     for line in left_out:
         print(f"left out: {line}", file=sys.stderr)

@@ -56,12 +56,6 @@ def _string_list(table: dict, key: str, path: Path | None, example: str) -> tupl
     return tuple(value)
 
 
-def configured_row_modules(project: Path) -> tuple[str, ...]:
-    """`row_modules` of the project's kdbench settings, checked to be a list of module names."""
-    table, path = project_table(project)
-    return _string_list(table, "row_modules", path, 'module names, such as ["benchmarks.rows"]')
-
-
 def load_row_sources(project: Path) -> RowSources:
     """Import every row module of the entry-point group and of the project's settings (once each: a module
     registers its rows when first imported), and choose the rows the project runs."""
@@ -74,7 +68,7 @@ def load_row_sources(project: Path) -> RowSources:
                                  f"import: {type(err).__name__}: {err}") from err
         loaded.append(f"{point.value} (entry point)")
     table, path = project_table(project)
-    modules = configured_row_modules(project)
+    modules = _string_list(table, "row_modules", path, 'module names, such as ["benchmarks.rows"]')
     patterns = _string_list(table, "select_rows", path, 'row-id patterns, such as ["mine-*"]')
     if modules and str(project) not in sys.path:
         sys.path.insert(0, str(project))

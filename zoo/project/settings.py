@@ -167,10 +167,11 @@ class Settings:
         from zoo.catalog.row_sources import load_row_sources
         from zoo.verdicts.thresholds import load_thresholds
 
+        values = given(values)
         raw = {name: value if value not in (None, False) else OPTIONS[name].default_value()
-               for name, value in given(values).items()}
+               for name, value in values.items()}
         parsed = {name: OPTIONS[name].parse(value) if value is not None else None for name, value in raw.items()}
-        tier, given_tier = parsed["tier"], given(values)["tier"]
+        tier, given_tier = parsed["tier"], values["tier"]
         if parsed["full"]:
             if given_tier not in (None, "full"):
                 raise SettingsError(f"--full contradicts --tier {given_tier}")
